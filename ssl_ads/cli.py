@@ -1,0 +1,77 @@
+"""`ssl-ads <stage> [hydra overrides]`: one entry point for every stage, with Hydra's own flags."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import warnings
+from collections.abc import Callable
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+from rich.console import Console
+
+from ssl_ads.config.choices import CONFIG_DIR, all_groups
+from ssl_ads.config.schema import register_configs
+from ssl_ads.config.validate import validate_run_config
+from ssl_ads.errors import SslAdsError
+
+
+def _stage_runners() -> dict[str, Callable[[DictConfig], None]]:
+    # Imported lazily so `ssl-ads --help` does not pay for torch and Lightning.
+    from ssl_ads.stages.downstream import run_finetune, run_pipeline, run_probe
+    from ssl_ads.stages.pretrain import run as run_pretrain
+
+    return {"pretrain": run_pretrain, "probe": run_probe, "finetune": run_finetune, "pipeline": run_pipeline}
+
+
+STAGES = {
+    "pretrain": "train an encoder with a self-supervised pretext objective (writes encoder.pt)",
+    "probe": "linear probe of a frozen encoder (encoder_ckpt=..., or a random one) at each label fraction",
+    "finetune": "fine-tune an encoder (encoder_ckpt=..., or from scratch) at each label fraction",
+    "pipeline": "pretrain → probe → fine-tune beside the from-scratch baseline, one table",
+}
+
+
+def usage() -> str:
+    lines = ["usage: ssl-ads <stage> [key=value ...] [-m] [--cfg job] [--help]", "", "stages:"]
+    lines += [f"  {name:<10} {text}" for name, text in STAGES.items()]
+    lines += ["", "config groups (choose with group=choice):"]
+    lines += [f"  {group:<12} {', '.join(choices)}" for group, choices in all_groups().items()]
+    lines += ["", "examples:", "  ssl-ads pipeline experiment=demo", "  ssl-ads pretrain -m encoder.dim=32,64"]
+    return "\n".join(lines)
+
+
+def quiet_libraries() -> None:
+    """Keep the terminal for our tables and progress bars: Lightning's info lines go to the log only."""
+    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*litlogger.*")
+
+
+def run(cfg: DictConfig) -> None:
+    """Hydra's task function: validate the composition, then run the chosen stage."""
+    quiet_libraries()
+    console = Console(stderr=True)
+    try:
+        validate_run_config(cfg, dict(HydraConfig.get().runtime.choices))
+        _stage_runners()[cfg.stage](cfg)
+    except SslAdsError as err:
+        console.print(f"[bold red]error:[/] {err}")
+        sys.exit(2)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        return
+    stage, rest = argv[0], argv[1:]
+    if stage not in STAGES:
+        print(f"ssl-ads: unknown stage '{stage}'; choose one of: {', '.join(STAGES)}\n\n{usage()}", file=sys.stderr)
+        sys.exit(2)
+    register_configs()
+    sys.argv = [f"ssl-ads {stage}", *rest, f"stage={stage}"]
+    hydra.main(config_path=str(CONFIG_DIR), config_name="config", version_base="1.3")(run)()

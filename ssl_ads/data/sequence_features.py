@@ -1,0 +1,155 @@
+"""Events → left-padded item-id arrays with their vocabularies, cached on disk and memory-mapped.
+
+Everything is polars expressions and numpy indexing: no Python loop per event or per user.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from ssl_ads.data.io import atomic_directory, stable_hash
+from ssl_ads.data.sequence_source import SequenceDataset, SequenceSource
+from ssl_ads.encoders.sequence_base import OOV_ID
+from ssl_ads.errors import DataError
+
+FEATURIZER_VERSION = 1
+FIRST_ITEM_ID = OOV_ID + 1
+
+
+@dataclass
+class SequenceArrays:
+    """Featurized sequences, one row per user, aligned with `users` (user_id + label columns)."""
+
+    items: np.ndarray  # [N, L] int32, 0 = padding on the left
+    side: dict[str, np.ndarray]  # side field → [N, L] int32, 0 = padding
+    lengths: np.ndarray  # [N] int32, real events per row (after truncation to L)
+    users: pl.DataFrame
+    item_vocab: pl.DataFrame  # item_id → idx (idx >= 2)
+    side_vocabs: dict[str, pl.DataFrame]  # value → idx (idx >= 1)
+    meta: dict
+
+    @property
+    def num_items(self) -> int:
+        return int(self.meta["num_items"])
+
+    @property
+    def side_vocab_sizes(self) -> dict[str, int]:
+        return {name: int(size) for name, size in self.meta["side_vocab_sizes"].items()}
+
+
+def featurize(dataset: SequenceDataset, cache_dir: Path, item_vocab: pl.DataFrame | None = None) -> SequenceArrays:
+    """Load the cached arrays for this data config, building them once if absent.
+
+    `item_vocab` (from a pretrained checkpoint) maps items exactly as the encoder was trained.
+    """
+    key = {"dataset": dataset.fingerprint(), "version": FEATURIZER_VERSION}
+    if item_vocab is not None:
+        key["item_vocab"] = stable_hash(item_vocab.hash_rows().to_list())
+    directory = Path(cache_dir) / "sequences" / stable_hash(key)
+    if not (directory / "meta.json").exists():
+        source = dataset.source(Path(cache_dir))
+        with atomic_directory(directory) as tmp:
+            build_arrays(source, dataset, tmp, item_vocab)
+    return load_arrays(directory)
+
+
+def build_arrays(
+    source: SequenceSource, dataset: SequenceDataset, out: Path, item_vocab: pl.DataFrame | None
+) -> None:
+    events = source.events
+    if source.cutoff_timestamp is not None:
+        events = events.filter(pl.col("timestamp") < source.cutoff_timestamp)
+    columns = ["user_id", "item_id", "timestamp", *dataset.side_fields]
+    events = events.select(columns).sort(["user_id", "timestamp"], maintain_order=True).collect()
+    if events.height == 0:
+        raise DataError(f"{source.name}: no events before the label window; the data set is empty")
+
+    if item_vocab is None:
+        item_vocab = fit_item_vocab(events, dataset.min_item_count)
+    num_items = FIRST_ITEM_ID + item_vocab.height
+    events = events.join(item_vocab, on="item_id", how="left").with_columns(pl.col("idx").fill_null(OOV_ID))
+
+    side_vocabs = {name: fit_side_vocab(events, name) for name in dataset.side_fields}
+    for name, vocab in side_vocabs.items():
+        events = events.join(vocab.rename({"idx": f"{name}_idx"}), on=name, how="left")
+
+    tails = (
+        events.group_by("user_id", maintain_order=True)
+        .agg(
+            pl.col("idx").tail(dataset.max_len).alias("items"),
+            *[pl.col(f"{n}_idx").tail(dataset.max_len).alias(n) for n in dataset.side_fields],
+        )
+        .sort("user_id")
+    )
+    lengths = tails.get_column("items").list.len().to_numpy().astype(np.int32)
+    np.save(out / "items.npy", left_pad(tails.get_column("items"), lengths, dataset.max_len))
+    for name in dataset.side_fields:
+        np.save(out / f"side_{name}.npy", left_pad(tails.get_column(name), lengths, dataset.max_len))
+    np.save(out / "lengths.npy", lengths)
+
+    users = tails.select("user_id")
+    n_unlabeled = 0
+    if source.labels is not None:
+        users = users.join(source.labels, on="user_id", how="left", maintain_order="left")
+        n_unlabeled = users.height - source.labels.join(users.select("user_id"), on="user_id").height
+    users.write_parquet(out / "users.parquet")
+    item_vocab.write_parquet(out / "item_vocab.parquet")
+    for name, vocab in side_vocabs.items():
+        vocab.write_parquet(out / f"side_vocab_{name}.parquet")
+    meta = {
+        "source": source.name,
+        "num_users": users.height,
+        "num_events": events.height,
+        "num_items": num_items,
+        "oov_events": int((events.get_column("idx") == OOV_ID).sum()),
+        "users_without_labels": n_unlabeled,
+        "max_len": dataset.max_len,
+        "side_fields": dataset.side_fields,
+        "side_vocab_sizes": {name: vocab.height + 1 for name, vocab in side_vocabs.items()},
+        "cutoff_timestamp": source.cutoff_timestamp,
+    }
+    (out / "meta.json").write_text(json.dumps(meta, indent=2))
+
+
+def fit_item_vocab(events: pl.DataFrame, min_count: int) -> pl.DataFrame:
+    """Items seen at least `min_count` times, most frequent first, numbered from 2 (0 pad, 1 OOV)."""
+    counts = events.group_by("item_id").len().filter(pl.col("len") >= min_count)
+    counts = counts.sort(["len", "item_id"], descending=[True, False])
+    return counts.select("item_id", (pl.int_range(pl.len(), dtype=pl.Int64) + FIRST_ITEM_ID).alias("idx"))
+
+
+def fit_side_vocab(events: pl.DataFrame, name: str) -> pl.DataFrame:
+    values = events.select(pl.col(name).unique().sort())
+    return values.with_columns((pl.int_range(pl.len(), dtype=pl.Int64) + 1).alias("idx"))
+
+
+def left_pad(lists: pl.Series, lengths: np.ndarray, max_len: int) -> np.ndarray:
+    """A list column → `[N, max_len]` int32, right-aligned, by one scatter (no per-row loop)."""
+    flat = lists.explode().to_numpy().astype(np.int32)
+    rows = np.repeat(np.arange(len(lengths)), lengths)
+    starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
+    cols = max_len - np.repeat(lengths, lengths) + (np.arange(len(flat)) - starts)
+    out = np.zeros((len(lengths), max_len), dtype=np.int32)
+    out[rows, cols] = flat
+    return out
+
+
+def load_arrays(directory: Path) -> SequenceArrays:
+    """Memory-map the arrays so the dataset's size does not set the process's RAM."""
+    meta = json.loads((directory / "meta.json").read_text())
+    side = {name: np.load(directory / f"side_{name}.npy", mmap_mode="r") for name in meta["side_fields"]}
+    side_vocabs = {name: pl.read_parquet(directory / f"side_vocab_{name}.parquet") for name in meta["side_fields"]}
+    return SequenceArrays(
+        items=np.load(directory / "items.npy", mmap_mode="r"),
+        side=side,
+        lengths=np.load(directory / "lengths.npy"),
+        users=pl.read_parquet(directory / "users.parquet"),
+        item_vocab=pl.read_parquet(directory / "item_vocab.parquet"),
+        side_vocabs=side_vocabs,
+        meta={**meta, "cache_dir": str(directory)},
+    )

@@ -1,0 +1,51 @@
+"""By-user splits and stratified label-fraction sampling, all seeded.
+
+Pretraining only ever reads train-split users, so no user a downstream test scores is seen by the
+pretext objective.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ssl_ads.errors import DataError
+
+
+@dataclass(frozen=True)
+class UserSplit:
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+
+def split_users(n_users: int, val_share: float, test_share: float, seed: int) -> UserSplit:
+    """Shuffle row indices once and cut them into train / val / test."""
+    if not (0 < val_share < 1 and 0 < test_share < 1 and val_share + test_share < 1):
+        raise DataError(f"val_share ({val_share}) and test_share ({test_share}) must be in (0, 1) and sum below 1")
+    order = np.random.default_rng(seed).permutation(n_users)
+    n_val, n_test = round(n_users * val_share), round(n_users * test_share)
+    if n_val == 0 or n_test == 0 or n_users - n_val - n_test == 0:
+        raise DataError(f"{n_users} users are too few for a train/val/test split")
+    return UserSplit(
+        train=np.sort(order[n_val + n_test :]), val=np.sort(order[:n_val]), test=np.sort(order[n_val : n_val + n_test])
+    )
+
+
+def sample_fraction(indices: np.ndarray, labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """A stratified, seeded subset of `indices` holding `fraction` of each class (at least one each).
+
+    Subsets are nested: the 1 % sample is contained in the 10 % sample for the same seed.
+    """
+    if not 0 < fraction <= 1:
+        raise DataError(f"label fraction must be in (0, 1], got {fraction}")
+    rng = np.random.default_rng(seed)
+    keys = rng.random(len(indices))
+    chosen = []
+    for cls in np.unique(labels[indices]):
+        members = np.flatnonzero(labels[indices] == cls)
+        members = members[np.argsort(keys[members], kind="stable")]
+        take = max(1, round(fraction * len(members)))
+        chosen.append(indices[members[:take]])
+    return np.sort(np.concatenate(chosen))

@@ -1,0 +1,61 @@
+"""What every sequence encoder provides: per-position states and a pooled user representation."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+# Item id 0 pads a sequence, 1 stands for an out-of-vocabulary item; real items start at 2.
+PAD_ID = 0
+OOV_ID = 1
+
+
+class SequenceEncoder(nn.Module):
+    """Maps a batch of left-padded item sequences to states `[B, L, D]` and a pooled `[B, D]`.
+
+    Sequences are left-padded so the most recent event always sits at position -1.
+    `num_items` counts pad and OOV ids; the encoder owns one extra id, `mask_id`, for masked pretexts.
+    """
+
+    modality = "sequence"
+
+    def __init__(self, num_items: int, dim: int, pooling: str) -> None:
+        super().__init__()
+        if pooling not in ("mean", "last"):
+            raise ValueError(f"encoder.pooling must be 'mean' or 'last', got {pooling!r}")
+        self.num_items = num_items
+        self.dim = dim
+        self.pooling = pooling
+        self.item_embedding = nn.Embedding(num_items + 1, dim, padding_idx=PAD_ID)
+
+    @property
+    def mask_id(self) -> int:
+        return self.num_items
+
+    def forward(self, batch: dict[str, Tensor]) -> Tensor:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def embed(self, batch: dict[str, Tensor]) -> Tensor:
+        """The user representation a probe or a task head reads."""
+        states = self(batch)
+        if self.pooling == "last":
+            return states[:, -1]
+        mask = batch["mask"].unsqueeze(-1).to(states.dtype)
+        return (states * mask).sum(1) / mask.sum(1).clamp_min(1.0)
+
+    def item_logits(self, states: Tensor) -> Tensor:
+        """Scores of every catalogue item (pad/OOV/mask excluded later by the caller), tied embeddings."""
+        return states @ self.item_embedding.weight[: self.num_items].T
+
+
+def attention_mask(mask: Tensor, causal: bool) -> Tensor:
+    """Boolean `[B, 1, L, L]` mask for SDPA: real keys only (and the past, if causal), self always allowed.
+
+    Allowing each position to see itself keeps fully padded rows from producing NaNs.
+    """
+    length = mask.shape[1]
+    allowed = mask[:, None, None, :].expand(-1, 1, length, -1)
+    eye = torch.eye(length, dtype=torch.bool, device=mask.device)
+    if causal:
+        allowed = allowed & torch.ones(length, length, dtype=torch.bool, device=mask.device).tril()
+    return allowed | eye

@@ -1,0 +1,52 @@
+"""The comparison table: method rows × label-fraction columns, in the terminal (rich) and as Markdown."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from ssl_ads.stages.evaluate import ResultRow
+
+METHOD_ORDER = [("scratch", "probe"), ("scratch", "finetune"), ("pretrained", "probe"), ("pretrained", "finetune")]
+
+
+def _grid(rows: list[ResultRow], metric: str) -> tuple[list[float], list[tuple[str, list[str]]]]:
+    fractions = sorted({r.label_fraction for r in rows})
+    lookup = {(r.encoder, r.mode, r.label_fraction): r for r in rows}
+    body = []
+    for encoder, mode in METHOD_ORDER:
+        if not any((encoder, mode, f) in lookup for f in fractions):
+            continue
+        cells = []
+        for fraction in fractions:
+            row = lookup.get((encoder, mode, fraction))
+            cells.append("–" if row is None else f"{row.metrics[metric]:.4f}")
+        body.append((f"{encoder}-{mode}", cells))
+    return fractions, body
+
+
+def _fraction_header(fraction: float, rows: list[ResultRow]) -> str:
+    n = next(r.n_labels for r in rows if r.label_fraction == fraction)
+    return f"{fraction:.0%} labels (n={n})"
+
+
+def print_table(rows: list[ResultRow], metric: str, protocol: dict, console: Console | None = None) -> None:
+    fractions, body = _grid(rows, metric)
+    table = Table(title=f"{protocol['task']} on {protocol['dataset']}: {metric}", caption=_caption(protocol))
+    table.add_column("method", style="bold")
+    for fraction in fractions:
+        table.add_column(_fraction_header(fraction, rows), justify="right")
+    for name, cells in body:
+        table.add_row(name, *cells)
+    (console or Console()).print(table)
+
+
+def markdown_table(rows: list[ResultRow], metric: str) -> str:
+    fractions, body = _grid(rows, metric)
+    header = "| method | " + " | ".join(_fraction_header(f, rows) for f in fractions) + " |"
+    rule = "|---|" + "---:|" * len(fractions)
+    return "\n".join([header, rule, *[f"| {name} | " + " | ".join(cells) + " |" for name, cells in body]])
+
+
+def _caption(protocol: dict) -> str:
+    return f"split: {protocol['split']}; labels: {protocol['label_sampling']}; seeds {protocol['seeds']}"

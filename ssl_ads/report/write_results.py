@@ -1,0 +1,44 @@
+"""Turn downstream result rows into the run's outputs: terminal table, `metrics.json`, `report.md`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+
+from ssl_ads.data.io import write_json_atomic, write_text_atomic
+from ssl_ads.report.results_table import markdown_table, print_table
+from ssl_ads.stages.evaluate import ResultRow
+
+RESULTS_SCHEMA_VERSION = 1
+
+
+def write_results(
+    run_dir: Path, stage: str, rows: list[ResultRow], protocol: dict, metric: str, pretrain: dict | None = None
+) -> None:
+    console = Console()
+    print_table(rows, f"test_{metric}", protocol, console)
+    payload = {
+        "schema_version": RESULTS_SCHEMA_VERSION,
+        "stage": stage,
+        "protocol": protocol,
+        "pretrain": pretrain,
+        "results": [row.as_dict() for row in rows],
+    }
+    write_json_atomic(run_dir / "metrics.json", payload)
+    write_text_atomic(run_dir / "report.md", markdown_report(stage, rows, protocol, metric, pretrain))
+    console.print(f"[green]wrote[/] {run_dir / 'metrics.json'} and {run_dir / 'report.md'}")
+
+
+def markdown_report(stage: str, rows: list[ResultRow], protocol: dict, metric: str, pretrain: dict | None) -> str:
+    metric_names = sorted({k for row in rows for k in row.metrics if k.startswith("test_")})
+    lines = [f"# ssl-ads {stage}: {protocol['task']} on {protocol['dataset']}", "", "## Protocol", ""]
+    lines += [f"- **{key}**: {value}" for key, value in protocol.items()]
+    if pretrain:
+        lines += ["", "## Pretraining", ""]
+        lines += [f"- **{key}**: {value}" for key, value in pretrain.items()]
+    for name in [f"test_{metric}", *[m for m in metric_names if m != f"test_{metric}"]]:
+        lines += ["", f"## {name}", "", markdown_table(rows, name)]
+    lines += ["", "## Wall time per row (s)", "", "| method | fraction | labels | seconds |", "|---|---:|---:|---:|"]
+    lines += [f"| {r.encoder}-{r.mode} | {r.label_fraction:g} | {r.n_labels} | {r.seconds} |" for r in rows]
+    return "\n".join(lines) + "\n"

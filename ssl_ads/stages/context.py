@@ -1,0 +1,102 @@
+"""What every stage needs first: the featurized data, the user split, encoders and Lightning trainers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
+from pytorch_lightning.loggers import CSVLogger
+from torch import nn
+
+from ssl_ads.data.sequence_features import SequenceArrays, featurize
+from ssl_ads.data.split import UserSplit, split_users
+from ssl_ads.stages.encoder_bundle import bundle_item_vocab, load_encoder, make_bundle
+
+
+@dataclass
+class StageContext:
+    cfg: DictConfig
+    run_dir: Path
+    data: SequenceArrays
+    split: UserSplit
+
+    @property
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Model inputs by batch field name."""
+        return {"items": self.data.items, **self.data.side}
+
+    def encoder_kwargs(self) -> dict[str, Any]:
+        """Constructor arguments that come from the data rather than from the config."""
+        return {
+            "num_items": self.data.num_items,
+            "max_len": int(self.data.meta["max_len"]),
+            "side_vocab_sizes": self.data.side_vocab_sizes,
+        }
+
+    def encoder_config(self) -> dict[str, Any]:
+        return {**OmegaConf.to_container(self.cfg.encoder, resolve=True), **self.encoder_kwargs()}
+
+    def fresh_encoder(self) -> nn.Module:
+        """A randomly initialised encoder (seeded by the run's seed)."""
+        pl.seed_everything(self.cfg.seed, verbose=False)
+        return instantiate(self.encoder_config())
+
+    def bundle(self, extra: dict[str, Any]) -> dict[str, Any]:
+        return make_bundle(
+            self.encoder_config(),
+            self.data.item_vocab,
+            OmegaConf.to_container(self.cfg.dataset, resolve=True),
+            {"featurized": self.data.meta, **extra},
+        )
+
+
+def build_context(cfg: DictConfig, encoder_ckpt: str | None = None) -> StageContext:
+    """Featurize (from cache when possible) with the checkpoint's vocabulary if one is given."""
+    dataset = instantiate(cfg.dataset)
+    vocab = bundle_item_vocab(load_encoder(encoder_ckpt)[1]) if encoder_ckpt else None
+    data = featurize(dataset, Path(cfg.cache_dir), item_vocab=vocab)
+    split = split_users(data.users.height, cfg.val_share, cfg.test_share, cfg.seed)
+    return StageContext(cfg=cfg, run_dir=run_dir(), data=data, split=split)
+
+
+def run_dir() -> Path:
+    """The Hydra run (or multirun job) directory every output of this run goes to."""
+    return Path(HydraConfig.get().runtime.output_dir)
+
+
+def make_trainer(
+    cfg: DictConfig,
+    directory: Path,
+    name: str,
+    max_epochs: int,
+    monitor: str,
+    mode: str,
+    patience: int = 0,
+    progress: bool = True,
+) -> pl.Trainer:
+    """A Lightning Trainer with checkpoints (best + last), CSV logs and a rich progress bar under `directory`."""
+    callbacks: list[pl.Callback] = [
+        ModelCheckpoint(dirpath=directory / "checkpoints" / name, monitor=monitor, mode=mode, save_last=True)
+    ]
+    if patience > 0:
+        callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=patience))
+    show_progress = bool(cfg.trainer.enable_progress_bar and progress)
+    if show_progress:
+        callbacks.append(RichProgressBar(leave=False))
+    trainer_args = OmegaConf.to_container(cfg.trainer, resolve=True)
+    trainer_args["enable_progress_bar"] = show_progress
+    return pl.Trainer(
+        **trainer_args,
+        max_epochs=max_epochs,
+        callbacks=callbacks,
+        logger=CSVLogger(directory, name="logs", version=name),
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )

@@ -1,0 +1,86 @@
+"""Every config choice composes, validates and instantiates; incompatible ones fail with the choices listed."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.utils import get_class, instantiate
+from omegaconf import OmegaConf
+
+from ssl_ads.config.choices import COMPONENT_GROUPS, CONFIG_DIR, group_choices, target_of
+from ssl_ads.config.schema import register_configs
+from ssl_ads.config.validate import validate_run_config
+from ssl_ads.errors import ConfigError
+
+# Data-derived constructor arguments per modality, as the stages pass them.
+ENCODER_DATA_KWARGS = {"sequence": {"num_items": 50, "max_len": 20, "side_vocab_sizes": {"action": 4}}}
+
+
+class TabularOnlyEncoder:
+    """A stand-in component of another modality (a real class, so the check reads a real attribute)."""
+
+    modality = "tabular"
+
+    def __init__(self, dim: int = 8) -> None:
+        self.dim = dim
+
+
+def compose_run(*overrides: str):
+    register_configs()
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        return compose("config", overrides=["stage=pipeline", *overrides])
+
+
+def _modalities(group: str, choice: str) -> set[str]:
+    declared = get_class(target_of(group, choice)).modality
+    return {declared} if isinstance(declared, str) else set(declared)
+
+
+def _combinations():
+    groups = [[(g, c) for c in group_choices(g)] for g in COMPONENT_GROUPS]
+    return [dict(combo) for combo in itertools.product(*groups)]
+
+
+@pytest.mark.parametrize("choices", _combinations(), ids=lambda c: "-".join(c.values()))
+def test_every_combination_validates_or_fails_listing_compatible_choices(choices):
+    cfg = compose_run(*[f"{g}={c}" for g, c in choices.items()])
+    data_modality = next(iter(_modalities("dataset", choices["dataset"])))
+    compatible = all(data_modality in _modalities(g, choices[g]) for g in ("encoder", "pretext", "task"))
+    if not compatible:
+        with pytest.raises(ConfigError, match="Compatible"):
+            validate_run_config(cfg, choices)
+        return
+    validate_run_config(cfg, choices)
+    encoder = instantiate(cfg.encoder, **ENCODER_DATA_KWARGS[data_modality])
+    pretext = instantiate(cfg.pretext)
+    pretext.attach(encoder)
+    task = instantiate(cfg.task)
+    assert task.make_head(encoder.dim) is not None
+
+
+def test_every_experiment_composes_and_validates():
+    for experiment in group_choices("experiment"):
+        cfg = compose_run(f"experiment={experiment}")
+        validate_run_config(cfg, {"experiment": experiment})
+        assert OmegaConf.select(cfg, "pretrain.max_epochs") > 0
+
+
+def test_incompatible_encoder_lists_the_compatible_choices():
+    cfg = compose_run()
+    cfg.encoder = OmegaConf.create({"_target_": f"{__name__}.TabularOnlyEncoder", "dim": 8})
+    with pytest.raises(ConfigError) as err:
+        validate_run_config(cfg, {"encoder": "tabular_only", "dataset": "synthetic"})
+    message = str(err.value)
+    assert "encoder=tabular_only" in message and "sequence" in message
+    assert "transformer" in message
+
+
+def test_wrong_type_and_unknown_key_name_the_key():
+    cfg = compose_run("encoder.dim=wide")
+    with pytest.raises(ConfigError, match=r"encoder\.dim"):
+        validate_run_config(cfg, {})
+    cfg = compose_run("+pretext.mask_rate=0.3")
+    with pytest.raises(ConfigError, match=r"pretext\.mask_rate"):
+        validate_run_config(cfg, {})

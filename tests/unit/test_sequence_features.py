@@ -1,0 +1,81 @@
+"""Featurizing events into left-padded arrays: values, vocabulary, cache, label-window cut."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from ssl_ads.data.sequence_features import featurize, left_pad
+from ssl_ads.data.sequence_source import SequenceDataset, SequenceSource
+from ssl_ads.errors import DataError
+
+
+class FrameDataset(SequenceDataset):
+    """A sequence dataset over an in-memory frame (the featurizer's real input type)."""
+
+    def __init__(self, events: pl.DataFrame, labels: pl.DataFrame | None, cutoff: int | None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.events, self.labels, self.cutoff = events, labels, cutoff
+
+    def source(self, cache_dir: Path) -> SequenceSource:
+        return SequenceSource(self.events.lazy(), self.labels, self.cutoff, "frame")
+
+    def fingerprint(self) -> dict:
+        return {"rows": self.events.hash_rows().sum(), "cutoff": self.cutoff, "max_len": self.max_len}
+
+
+EVENTS = pl.DataFrame(
+    {
+        "user_id": ["b", "a", "a", "a", "b", "c", "a"],
+        "item_id": [10, 10, 20, 30, 20, 10, 40],
+        "timestamp": [5, 1, 2, 3, 4, 1, 100],
+        "action": ["click", "click", "cart", "click", "click", "purchase", "click"],
+    }
+)
+
+
+def test_left_pad_places_the_latest_items_last():
+    lists = pl.Series([[1, 2, 3], [4], []], dtype=pl.List(pl.Int64))
+    padded = left_pad(lists, np.array([3, 1, 0]), 4)
+    assert padded.tolist() == [[0, 1, 2, 3], [0, 0, 0, 4], [0, 0, 0, 0]]
+
+
+def test_featurize_orders_by_time_truncates_and_cuts_the_label_window(tmp_path):
+    labels = pl.DataFrame({"user_id": ["a", "b", "c"], "conversion": [1, 0, 1]})
+    data = featurize(FrameDataset(EVENTS, labels, cutoff=50, max_len=2, side_fields=["action"]), tmp_path)
+    vocab = dict(zip(*data.item_vocab.to_dict(as_series=False).values(), strict=True))
+    # 10 is the most frequent item, so it gets the first real id (2).
+    assert vocab[10] == 2
+    assert data.users.get_column("user_id").to_list() == ["a", "b", "c"]
+    assert data.users.get_column("conversion").to_list() == [1, 0, 1]
+    rows = {u: list(r) for u, r in zip(data.users.get_column("user_id"), data.items.tolist(), strict=True)}
+    # User a: events 10, 20, 30 before the cutoff (40 at t=100 is in the label window), last two kept.
+    assert rows["a"] == [vocab[20], vocab[30]]
+    assert rows["b"] == [vocab[20], vocab[10]]
+    assert rows["c"] == [0, vocab[10]]
+    assert data.lengths.tolist() == [2, 2, 1]
+    assert data.side["action"].shape == (3, 2)
+    assert data.meta["num_events"] == 6
+
+
+def test_featurize_reuses_the_cache_and_maps_unknown_items_to_oov(tmp_path):
+    dataset = FrameDataset(EVENTS, None, cutoff=None, max_len=4)
+    first = featurize(dataset, tmp_path)
+    again = featurize(dataset, tmp_path)
+    assert first.meta["cache_dir"] == again.meta["cache_dir"]
+    assert isinstance(again.items, np.memmap)
+    vocab = pl.DataFrame({"item_id": [10], "idx": [2]})
+    mapped = featurize(dataset, tmp_path, item_vocab=vocab)
+    assert set(np.unique(mapped.items)) == {0, 1, 2}
+    assert mapped.num_items == 3
+
+
+def test_empty_input_is_a_clear_error_and_leaves_no_cache(tmp_path):
+    dataset = FrameDataset(EVENTS, None, cutoff=0, max_len=4)
+    with pytest.raises(DataError, match="empty"):
+        featurize(dataset, tmp_path)
+    leftovers = list((tmp_path / "sequences").iterdir())
+    assert leftovers == []

@@ -1,0 +1,41 @@
+"""User splits and label-fraction sampling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ssl_ads.data.split import sample_fraction, split_users
+from ssl_ads.errors import DataError
+
+
+def test_split_is_disjoint_complete_and_seeded():
+    split = split_users(1000, 0.1, 0.1, seed=3)
+    together = np.concatenate([split.train, split.val, split.test])
+    assert sorted(together) == list(range(1000))
+    assert len(split.val) == 100 and len(split.test) == 100
+    again = split_users(1000, 0.1, 0.1, seed=3)
+    assert np.array_equal(split.test, again.test)
+    assert not np.array_equal(split.test, split_users(1000, 0.1, 0.1, seed=4).test)
+
+
+def test_fraction_sampling_is_stratified_nested_and_keeps_both_classes():
+    rng = np.random.default_rng(0)
+    labels = (rng.random(5000) < 0.1).astype(np.float32)
+    indices = np.arange(4000)
+    small = sample_fraction(indices, labels, 0.01, seed=0)
+    large = sample_fraction(indices, labels, 0.1, seed=0)
+    assert set(small) <= set(large)
+    positives = labels[indices].sum()
+    assert labels[large].sum() == round(0.1 * positives)
+    assert len(np.unique(labels[small])) == 2
+    assert len(sample_fraction(indices, labels, 1.0, seed=0)) == 4000
+    # A tiny fraction still keeps one example of each class.
+    assert set(labels[sample_fraction(indices, labels, 1e-5, seed=0)]) == {0.0, 1.0}
+
+
+def test_bad_shares_are_clear_errors():
+    with pytest.raises(DataError, match="val_share"):
+        split_users(100, 0.6, 0.5, seed=0)
+    with pytest.raises(DataError, match="too few"):
+        split_users(3, 0.1, 0.1, seed=0)
