@@ -6,47 +6,32 @@ Everything is polars expressions and numpy indexing: no Python loop per event or
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
 
+from ssl_ads.data.featurized import Featurized
 from ssl_ads.data.io import atomic_directory, stable_hash
-from ssl_ads.data.sequence_source import SequenceDataset, SequenceSource
 from ssl_ads.encoders.sequence_base import OOV_ID
 from ssl_ads.errors import DataError
+
+if TYPE_CHECKING:
+    from ssl_ads.data.sequence_source import SequenceDataset, SequenceSource
 
 FEATURIZER_VERSION = 1
 FIRST_ITEM_ID = OOV_ID + 1
 
 
-@dataclass
-class SequenceArrays:
-    """Featurized sequences, one row per user, aligned with `users` (user_id + label columns)."""
-
-    items: np.ndarray  # [N, L] int32, 0 = padding on the left
-    side: dict[str, np.ndarray]  # side field → [N, L] int32, 0 = padding
-    lengths: np.ndarray  # [N] int32, real events per row (after truncation to L)
-    users: pl.DataFrame
-    item_vocab: pl.DataFrame  # item_id → idx (idx >= 2)
-    side_vocabs: dict[str, pl.DataFrame]  # value → idx (idx >= 1)
-    meta: dict
-
-    @property
-    def num_items(self) -> int:
-        return int(self.meta["num_items"])
-
-    @property
-    def side_vocab_sizes(self) -> dict[str, int]:
-        return {name: int(size) for name, size in self.meta["side_vocab_sizes"].items()}
-
-
-def featurize(dataset: SequenceDataset, cache_dir: Path, item_vocab: pl.DataFrame | None = None) -> SequenceArrays:
+def featurize_sequences(
+    dataset: SequenceDataset, cache_dir: Path, state: dict[str, Any] | None = None
+) -> Featurized:
     """Load the cached arrays for this data config, building them once if absent.
 
-    `item_vocab` (from a pretrained checkpoint) maps items exactly as the encoder was trained.
+    `state` (from a pretrained encoder's bundle) maps items exactly as the encoder was trained.
     """
+    item_vocab = pl.DataFrame(state["item_vocab"]) if state else None
     key = {"dataset": dataset.fingerprint(), "version": FEATURIZER_VERSION}
     if item_vocab is not None:
         key["item_vocab"] = stable_hash(item_vocab.hash_rows().to_list())
@@ -112,6 +97,7 @@ def build_arrays(
         "side_fields": dataset.side_fields,
         "side_vocab_sizes": {name: vocab.height + 1 for name, vocab in side_vocabs.items()},
         "cutoff_timestamp": source.cutoff_timestamp,
+        "quarantine": source.quarantine,
     }
     (out / "meta.json").write_text(json.dumps(meta, indent=2))
 
@@ -139,17 +125,26 @@ def left_pad(lists: pl.Series, lengths: np.ndarray, max_len: int) -> np.ndarray:
     return out
 
 
-def load_arrays(directory: Path) -> SequenceArrays:
+def load_arrays(directory: Path) -> Featurized:
     """Memory-map the arrays so the dataset's size does not set the process's RAM."""
     meta = json.loads((directory / "meta.json").read_text())
-    side = {name: np.load(directory / f"side_{name}.npy", mmap_mode="r") for name in meta["side_fields"]}
+    inputs = {"items": np.load(directory / "items.npy", mmap_mode="r")}
+    inputs |= {name: np.load(directory / f"side_{name}.npy", mmap_mode="r") for name in meta["side_fields"]}
     side_vocabs = {name: pl.read_parquet(directory / f"side_vocab_{name}.parquet") for name in meta["side_fields"]}
-    return SequenceArrays(
-        items=np.load(directory / "items.npy", mmap_mode="r"),
-        side=side,
-        lengths=np.load(directory / "lengths.npy"),
-        users=pl.read_parquet(directory / "users.parquet"),
-        item_vocab=pl.read_parquet(directory / "item_vocab.parquet"),
-        side_vocabs=side_vocabs,
+    item_vocab = pl.read_parquet(directory / "item_vocab.parquet")
+    return Featurized(
+        inputs=inputs,
+        rows=pl.read_parquet(directory / "users.parquet").with_columns(
+            pl.Series("length", np.load(directory / "lengths.npy"))
+        ),
+        encoder_kwargs={
+            "num_items": int(meta["num_items"]),
+            "max_len": int(meta["max_len"]),
+            "side_vocab_sizes": {name: int(size) for name, size in meta["side_vocab_sizes"].items()},
+        },
+        state={
+            "item_vocab": item_vocab.to_dict(as_series=False),
+            "side_vocabs": {name: vocab.to_dict(as_series=False) for name, vocab in side_vocabs.items()},
+        },
         meta={**meta, "cache_dir": str(directory)},
     )

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import polars as pl
+
+from ssl_ads.data.featurized import Dataset, Featurized
+from ssl_ads.data.sequence_features import featurize_sequences
 
 # Canonical event columns: user_id, item_id (any hashable dtype), timestamp (Int64 unix seconds),
 # and optional side fields (category, action, ...). Labels: user_id + one column per label.
@@ -26,7 +30,7 @@ class SequenceSource:
     quarantine: dict | None = None
 
 
-class SequenceDataset:
+class SequenceDataset(Dataset):
     """Base of every sequence data set config: featurizing knobs plus a `source()` reader."""
 
     modality = "sequence"
@@ -40,6 +44,9 @@ class SequenceDataset:
 
     def source(self, cache_dir: Path) -> SequenceSource:  # pragma: no cover - interface
         raise NotImplementedError
+
+    def featurize(self, cache_dir: Path, state: dict[str, Any] | None = None) -> Featurized:
+        return featurize_sequences(self, cache_dir, state)
 
     def fingerprint(self) -> dict:
         """What identifies the featurized arrays (the cache key): every constructor argument."""

@@ -1,6 +1,6 @@
-"""By-user splits and stratified label-fraction sampling, all seeded.
+"""Row splits (users for sequences, impressions for tables) and stratified label-fraction sampling.
 
-Pretraining only ever reads train-split users, so no user a downstream test scores is seen by the
+Pretraining only ever reads train-split rows, so no example a downstream test scores is seen by the
 pretext objective.
 """
 
@@ -14,21 +14,21 @@ from ssl_ads.errors import DataError
 
 
 @dataclass(frozen=True)
-class UserSplit:
+class RowSplit:
     train: np.ndarray
     val: np.ndarray
     test: np.ndarray
 
 
-def split_users(n_users: int, val_share: float, test_share: float, seed: int) -> UserSplit:
+def split_rows(n_users: int, val_share: float, test_share: float, seed: int) -> RowSplit:
     """Shuffle row indices once and cut them into train / val / test."""
     if not (0 < val_share < 1 and 0 < test_share < 1 and val_share + test_share < 1):
         raise DataError(f"val_share ({val_share}) and test_share ({test_share}) must be in (0, 1) and sum below 1")
     order = np.random.default_rng(seed).permutation(n_users)
     n_val, n_test = round(n_users * val_share), round(n_users * test_share)
     if n_val == 0 or n_test == 0 or n_users - n_val - n_test == 0:
-        raise DataError(f"{n_users} users are too few for a train/val/test split")
-    return UserSplit(
+        raise DataError(f"{n_users} rows are too few for a train/val/test split")
+    return RowSplit(
         train=np.sort(order[n_val + n_test :]), val=np.sort(order[:n_val]), test=np.sort(order[n_val : n_val + n_test])
     )
 

@@ -15,33 +15,26 @@ from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint, RichProg
 from pytorch_lightning.loggers import CSVLogger
 from torch import nn
 
-from ssl_ads.data.sequence_features import SequenceArrays, featurize
-from ssl_ads.data.split import UserSplit, split_users
-from ssl_ads.stages.encoder_bundle import bundle_item_vocab, load_encoder, make_bundle
+from ssl_ads.data.featurized import Featurized
+from ssl_ads.data.split import RowSplit, split_rows
+from ssl_ads.stages.encoder_bundle import load_encoder, make_bundle
 
 
 @dataclass
 class StageContext:
     cfg: DictConfig
     run_dir: Path
-    data: SequenceArrays
-    split: UserSplit
+    data: Featurized
+    split: RowSplit
 
     @property
     def arrays(self) -> dict[str, np.ndarray]:
         """Model inputs by batch field name."""
-        return {"items": self.data.items, **self.data.side}
-
-    def encoder_kwargs(self) -> dict[str, Any]:
-        """Constructor arguments that come from the data rather than from the config."""
-        return {
-            "num_items": self.data.num_items,
-            "max_len": int(self.data.meta["max_len"]),
-            "side_vocab_sizes": self.data.side_vocab_sizes,
-        }
+        return self.data.inputs
 
     def encoder_config(self) -> dict[str, Any]:
-        return {**OmegaConf.to_container(self.cfg.encoder, resolve=True), **self.encoder_kwargs()}
+        """The encoder's config plus the constructor arguments that come from the data (vocab sizes...)."""
+        return {**OmegaConf.to_container(self.cfg.encoder, resolve=True), **self.data.encoder_kwargs}
 
     def fresh_encoder(self) -> nn.Module:
         """A randomly initialised encoder (seeded by the run's seed)."""
@@ -51,18 +44,18 @@ class StageContext:
     def bundle(self, extra: dict[str, Any]) -> dict[str, Any]:
         return make_bundle(
             self.encoder_config(),
-            self.data.item_vocab,
+            self.data.state,
             OmegaConf.to_container(self.cfg.dataset, resolve=True),
             {"featurized": self.data.meta, **extra},
         )
 
 
 def build_context(cfg: DictConfig, encoder_ckpt: str | None = None) -> StageContext:
-    """Featurize (from cache when possible) with the checkpoint's vocabulary if one is given."""
+    """Featurize (from cache when possible) with the checkpoint's featurizer state if one is given."""
     dataset = instantiate(cfg.dataset)
-    vocab = bundle_item_vocab(load_encoder(encoder_ckpt)[1]) if encoder_ckpt else None
-    data = featurize(dataset, Path(cfg.cache_dir), item_vocab=vocab)
-    split = split_users(data.users.height, cfg.val_share, cfg.test_share, cfg.seed)
+    state = load_encoder(encoder_ckpt)[1]["data_state"] if encoder_ckpt else None
+    data = dataset.featurize(Path(cfg.cache_dir), state)
+    split = split_rows(data.num_rows, cfg.val_share, cfg.test_share, cfg.seed)
     return StageContext(cfg=cfg, run_dir=run_dir(), data=data, split=split)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import polars as pl
 import torch
 from hydra.utils import instantiate
 from torch import nn
@@ -16,11 +15,12 @@ from ssl_ads.errors import DataError
 BUNDLE_FORMAT = 1
 
 
-def make_bundle(encoder_config: dict, item_vocab: pl.DataFrame, dataset_config: dict, extra: dict) -> dict:
+def make_bundle(encoder_config: dict, data_state: dict, dataset_config: dict, extra: dict) -> dict:
+    """`data_state` is the fitted featurizer (vocabularies...), so new data maps as in training."""
     return {
         "format": BUNDLE_FORMAT,
         "encoder_config": encoder_config,
-        "item_vocab": item_vocab.to_dict(as_series=False),
+        "data_state": data_state,
         "dataset_config": dataset_config,
         **extra,
     }
@@ -53,6 +53,3 @@ def load_encoder(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     encoder.load_state_dict(state)
     return encoder.eval(), bundle
 
-
-def bundle_item_vocab(bundle: dict[str, Any]) -> pl.DataFrame:
-    return pl.DataFrame(bundle["item_vocab"])

@@ -39,8 +39,8 @@ class Downstream:
     def __init__(self, ctx: StageContext) -> None:
         self.ctx = ctx
         self.task: Task = instantiate(ctx.cfg.task)
-        users = ctx.data.users
-        source = ctx.data.meta["source"]
+        users = ctx.data.rows
+        source = ctx.data.source
         if self.task.label not in users.columns:
             self.task.extract_labels(users, source)  # raises, naming the column and the available ones
         labeled = users.get_column(self.task.label).is_not_null().to_numpy()

@@ -8,7 +8,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from ssl_ads.data.sequence_features import featurize, left_pad
+from ssl_ads.data.sequence_features import featurize_sequences as featurize
+from ssl_ads.data.sequence_features import left_pad
 from ssl_ads.data.sequence_source import SequenceDataset, SequenceSource
 from ssl_ads.errors import DataError
 
@@ -46,18 +47,18 @@ def test_left_pad_places_the_latest_items_last():
 def test_featurize_orders_by_time_truncates_and_cuts_the_label_window(tmp_path):
     labels = pl.DataFrame({"user_id": ["a", "b", "c"], "conversion": [1, 0, 1]})
     data = featurize(FrameDataset(EVENTS, labels, cutoff=50, max_len=2, side_fields=["action"]), tmp_path)
-    vocab = dict(zip(*data.item_vocab.to_dict(as_series=False).values(), strict=True))
+    vocab = dict(zip(data.state["item_vocab"]["item_id"], data.state["item_vocab"]["idx"], strict=True))
     # 10 is the most frequent item, so it gets the first real id (2).
     assert vocab[10] == 2
-    assert data.users.get_column("user_id").to_list() == ["a", "b", "c"]
-    assert data.users.get_column("conversion").to_list() == [1, 0, 1]
-    rows = {u: list(r) for u, r in zip(data.users.get_column("user_id"), data.items.tolist(), strict=True)}
+    assert data.rows.get_column("user_id").to_list() == ["a", "b", "c"]
+    assert data.rows.get_column("conversion").to_list() == [1, 0, 1]
+    rows = {u: list(r) for u, r in zip(data.rows.get_column("user_id"), data.inputs["items"].tolist(), strict=True)}
     # User a: events 10, 20, 30 before the cutoff (40 at t=100 is in the label window), last two kept.
     assert rows["a"] == [vocab[20], vocab[30]]
     assert rows["b"] == [vocab[20], vocab[10]]
     assert rows["c"] == [0, vocab[10]]
-    assert data.lengths.tolist() == [2, 2, 1]
-    assert data.side["action"].shape == (3, 2)
+    assert data.rows.get_column("length").to_list() == [2, 2, 1]
+    assert data.inputs["action"].shape == (3, 2)
     assert data.meta["num_events"] == 6
 
 
@@ -66,11 +67,11 @@ def test_featurize_reuses_the_cache_and_maps_unknown_items_to_oov(tmp_path):
     first = featurize(dataset, tmp_path)
     again = featurize(dataset, tmp_path)
     assert first.meta["cache_dir"] == again.meta["cache_dir"]
-    assert isinstance(again.items, np.memmap)
-    vocab = pl.DataFrame({"item_id": [10], "idx": [2]})
-    mapped = featurize(dataset, tmp_path, item_vocab=vocab)
-    assert set(np.unique(mapped.items)) == {0, 1, 2}
-    assert mapped.num_items == 3
+    assert isinstance(again.inputs["items"], np.memmap)
+    state = {"item_vocab": {"item_id": [10], "idx": [2]}}
+    mapped = featurize(dataset, tmp_path, state)
+    assert set(np.unique(mapped.inputs["items"])) == {0, 1, 2}
+    assert mapped.encoder_kwargs["num_items"] == 3
 
 
 def test_empty_input_is_a_clear_error_and_leaves_no_cache(tmp_path):

@@ -5,18 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ssl_ads.data.split import sample_fraction, split_users
+from ssl_ads.data.split import sample_fraction, split_rows
 from ssl_ads.errors import DataError
 
 
 def test_split_is_disjoint_complete_and_seeded():
-    split = split_users(1000, 0.1, 0.1, seed=3)
+    split = split_rows(1000, 0.1, 0.1, seed=3)
     together = np.concatenate([split.train, split.val, split.test])
     assert sorted(together) == list(range(1000))
     assert len(split.val) == 100 and len(split.test) == 100
-    again = split_users(1000, 0.1, 0.1, seed=3)
+    again = split_rows(1000, 0.1, 0.1, seed=3)
     assert np.array_equal(split.test, again.test)
-    assert not np.array_equal(split.test, split_users(1000, 0.1, 0.1, seed=4).test)
+    assert not np.array_equal(split.test, split_rows(1000, 0.1, 0.1, seed=4).test)
 
 
 def test_fraction_sampling_is_stratified_nested_and_keeps_both_classes():
@@ -36,6 +36,6 @@ def test_fraction_sampling_is_stratified_nested_and_keeps_both_classes():
 
 def test_bad_shares_are_clear_errors():
     with pytest.raises(DataError, match="val_share"):
-        split_users(100, 0.6, 0.5, seed=0)
+        split_rows(100, 0.6, 0.5, seed=0)
     with pytest.raises(DataError, match="too few"):
-        split_users(3, 0.1, 0.1, seed=0)
+        split_rows(3, 0.1, 0.1, seed=0)

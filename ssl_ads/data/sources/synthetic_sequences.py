@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from pathlib import Path
 
 import polars as pl
 
 from ssl_ads.data.sequence_source import SequenceDataset, SequenceSource
-from ssl_ads.data.sources.synthetic import SimulatorSettings, load_or_simulate
+from ssl_ads.data.sources.synthetic import SimulatorSettings, load_or_simulate, settings_hash
 
 LABEL_COLUMNS = ["user_id", "conversion", "churn", "is_bot", "intent_topic"]
 
@@ -60,7 +59,7 @@ class SyntheticSequences(SequenceDataset):
     def fingerprint(self) -> dict:
         return {
             "class": type(self).__qualname__,
-            "simulator": asdict(self.settings),
+            "simulator": settings_hash(self.settings),  # includes the simulator's version
             "max_len": self.max_len,
             "min_item_count": self.min_item_count,
             "side_fields": self.side_fields,
