@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint install clean
+.PHONY: demo test lint install clean bench-ci
 
 install: $(STAMP)
 
@@ -21,6 +21,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check ssl_ads tests scripts
 	$(BIN)/pytest -q
+
+# The CI benchmark suite (configs/benchmark/ci.yaml): exits 1 when a result falls below a threshold.
+bench-ci: $(STAMP)
+	$(BIN)/ssl-ads benchmark suite=ci
 
 lint: $(STAMP)
 	$(BIN)/ruff check ssl_ads tests scripts

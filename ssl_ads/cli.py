@@ -31,14 +31,31 @@ STAGES = {
     "probe": "linear probe of a frozen encoder (encoder_ckpt=..., or a random one) at each label fraction",
     "finetune": "fine-tune an encoder (encoder_ckpt=..., or from scratch) at each label fraction",
     "pipeline": "pretrain → probe → fine-tune beside the from-scratch baseline, one table",
+    "benchmark": "run a suite (suite=ci|full|<file.yaml>) over seeds and fractions; exit 1 if an expectation fails",
+    "report": "rank finished runs / -m sweep folders: ssl-ads report <dirs...> [--metric M] [--format md|json|csv]",
 }
+
+
+def _direct_stage(stage: str) -> Callable[[list[str]], int]:
+    """Stages that parse their own arguments instead of composing one Hydra run config (imported on use:
+    `report` must not pay for torch)."""
+    if stage == "report":
+        from ssl_ads.stages.report_runs import main as report_main
+
+        return report_main
+    from ssl_ads.stages.benchmark import main as benchmark_main
+
+    return benchmark_main
 
 
 def usage() -> str:
     lines = ["usage: ssl-ads <stage> [key=value ...] [-m] [--cfg job] [--help]", "", "stages:"]
     lines += [f"  {name:<10} {text}" for name, text in STAGES.items()]
     lines += ["", "config groups (choose with group=choice):"]
-    lines += [f"  {group:<12} {', '.join(choices)}" for group, choices in all_groups().items()]
+    groups = all_groups()
+    suites = groups.pop("benchmark", [])  # configs/benchmark holds suites (suite=<name>), not a run-config group
+    lines += [f"  {group:<12} {', '.join(choices)}" for group, choices in groups.items()]
+    lines += ["", f"benchmark suites (ssl-ads benchmark suite=<name>): {', '.join(suites)}"]
     lines += ["", "examples:", "  ssl-ads pipeline experiment=demo", "  ssl-ads pretrain -m encoder.dim=32,64"]
     return "\n".join(lines)
 
@@ -51,13 +68,15 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore", message=".*litlogger.*")
 
 
-def run(cfg: DictConfig) -> None:
+def run(cfg: DictConfig) -> float | None:
     """Hydra's task function: validate the composition, then run the chosen stage."""
-    quiet_libraries()
     console = Console(stderr=True)
     try:
+        runners = _stage_runners()
+        quiet_libraries()  # after the imports: Lightning sets its own log level when it is imported
         validate_run_config(cfg, dict(HydraConfig.get().runtime.choices))
-        _stage_runners()[cfg.stage](cfg)
+        # The value (a validation metric, see `sweep_objective`) is what a Hydra sweeper such as Optuna optimises.
+        return runners[cfg.stage](cfg)
     except SslAdsError as err:
         console.print(f"[bold red]error:[/] {err}")
         sys.exit(2)
@@ -72,6 +91,8 @@ def main(argv: list[str] | None = None) -> None:
     if stage not in STAGES:
         print(f"ssl-ads: unknown stage '{stage}'; choose one of: {', '.join(STAGES)}\n\n{usage()}", file=sys.stderr)
         sys.exit(2)
+    if stage in ("benchmark", "report"):
+        sys.exit(_direct_stage(stage)(rest))
     register_configs()
     sys.argv = [f"ssl-ads {stage}", *rest, f"stage={stage}"]
     hydra.main(config_path=str(CONFIG_DIR), config_name="config", version_base="1.3")(run)()

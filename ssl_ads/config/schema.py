@@ -42,6 +42,15 @@ class TrainerConfig:
 
 
 @dataclass
+class OnlineProbeConfig:
+    """Linear probe on a small labeled subset during pretraining (pipeline/benchmark); 0 steps turns it off."""
+
+    every_n_steps: int = 20
+    # Labeled train rows the probe fits on, and validation rows it scores (each capped at this many).
+    max_rows: int = 1000
+
+
+@dataclass
 class RunConfig:
     stage: str = MISSING
     seed: int = 0
@@ -67,6 +76,7 @@ class RunConfig:
     pretext: Any = MISSING
     task: Any = MISSING
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    online_probe: OnlineProbeConfig = field(default_factory=OnlineProbeConfig)
 
 
 def register_configs() -> None:

@@ -44,7 +44,8 @@ class SequenceTransformer(SequenceEncoder):
         self.output_norm = nn.LayerNorm(dim)
         self.apply(_init_weights)
 
-    def forward(self, batch: dict[str, Tensor]) -> Tensor:
+    def forward(self, batch: dict[str, Tensor], causal: bool | None = None) -> Tensor:
+        """States `[B, L, D]`; `causal` overrides the configured attention direction (a pretext may need one)."""
         items, mask = batch["items"], batch["mask"]
         length = items.shape[1]
         if length > self.max_len:
@@ -54,7 +55,7 @@ class SequenceTransformer(SequenceEncoder):
         for name, embedding in self.side_embeddings.items():
             hidden = hidden + embedding(batch[name])
         hidden = self.dropout(self.input_norm(hidden))
-        attn_mask = attention_mask(mask, self.causal)
+        attn_mask = attention_mask(mask, self.causal if causal is None else causal)
         for block in self.blocks:
             hidden = block(hidden, attn_mask)
         return self.output_norm(hidden)

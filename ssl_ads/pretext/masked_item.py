@@ -4,6 +4,9 @@ A share of the real positions is chosen; of those, most become a [MASK] id, some
 stay unchanged (BERT's 80/10/10 recipe); the encoder reads the corrupted sequence bidirectionally and
 predicts the original items at the chosen positions over the full catalogue (tied item embeddings).
 Only the chosen positions are projected, so memory is `[masked positions, catalogue]`, not `[B, L, V]`.
+Side fields (category, action...) are hidden at the chosen positions too, so they cannot leak the item,
+and with `side_weight > 0` they are predicted as well (BERT-style multi-field masking): the
+representation then has to carry the user's action pattern, not only which items co-occur.
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ from ssl_ads.pretext.base import Pretext
 class MaskedItem(Pretext):
     modality = "sequence"
 
-    def __init__(self, mask_prob: float = 0.2, replace_prob: float = 0.1, keep_prob: float = 0.1) -> None:
+    def __init__(
+        self, mask_prob: float = 0.2, replace_prob: float = 0.1, keep_prob: float = 0.1, side_weight: float = 0.5
+    ) -> None:
         super().__init__()
         if not 0.0 < mask_prob < 1.0:
             raise ValueError(f"pretext.mask_prob must be in (0, 1), got {mask_prob}")
@@ -28,20 +33,30 @@ class MaskedItem(Pretext):
         self.mask_prob = mask_prob
         self.replace_prob = replace_prob
         self.keep_prob = keep_prob
+        self.side_weight = side_weight
 
     def attach(self, encoder: SequenceEncoder) -> None:
         self.transform = nn.Sequential(nn.Linear(encoder.dim, encoder.dim), nn.GELU(), nn.LayerNorm(encoder.dim))
         self.output_bias = nn.Parameter(torch.zeros(encoder.num_items))
+        side = getattr(encoder, "side_embeddings", {})
+        self.side_heads = nn.ModuleDict({name: nn.Linear(encoder.dim, e.num_embeddings) for name, e in side.items()})
 
     def loss(self, encoder: SequenceEncoder, batch: dict[str, Tensor]) -> Tensor:
         items, mask = batch["items"], batch["mask"]
         chosen, corrupted = corrupt(
             items, mask, self.mask_prob, self.replace_prob, self.keep_prob, encoder.mask_id, encoder.num_items
         )
-        states = encoder({**batch, "items": corrupted})
-        logits = encoder.item_logits(self.transform(states[chosen])) + self.output_bias
+        inputs = {**batch, "items": corrupted}
+        for name in self.side_heads:  # 0 is the side fields' padding id: "unknown" at a masked position
+            inputs[name] = batch[name].masked_fill(chosen, 0)
+        hidden = self.transform(encoder(inputs)[chosen])
+        logits = encoder.item_logits(hidden) + self.output_bias
         logits[:, PAD_ID] = torch.finfo(logits.dtype).min
-        return F.cross_entropy(logits, items[chosen])
+        loss = F.cross_entropy(logits, items[chosen])
+        if self.side_weight > 0:
+            for name, head in self.side_heads.items():
+                loss = loss + self.side_weight * F.cross_entropy(head(hidden), batch[name][chosen].long())
+        return loss
 
 
 def corrupt(

@@ -7,7 +7,13 @@ from rich.table import Table
 
 from ssl_ads.stages.evaluate import ResultRow
 
-METHOD_ORDER = [("scratch", "probe"), ("scratch", "finetune"), ("pretrained", "probe"), ("pretrained", "finetune")]
+METHOD_ORDER = [
+    ("scratch", "probe"),
+    ("scratch", "finetune"),
+    ("pretrained", "probe"),
+    ("pretrained", "finetune"),
+    ("gbdt", "baseline"),  # tabular runs: scikit-learn HistGradientBoosting on the same features
+]
 
 
 def _grid(rows: list[ResultRow], metric: str) -> tuple[list[float], list[tuple[str, list[str]]]]:

@@ -39,7 +39,15 @@ class StageContext:
     def fresh_encoder(self) -> nn.Module:
         """A randomly initialised encoder (seeded by the run's seed)."""
         pl.seed_everything(self.cfg.seed, verbose=False)
-        return instantiate(self.encoder_config())
+        return self.prepare(instantiate(self.encoder_config()))
+
+    def prepare(self, encoder: nn.Module) -> nn.Module:
+        """Let an encoder add inputs computed once per dataset (optional hook `prepare_inputs(data, cache_dir,
+        train_rows) -> dict[str, np.ndarray]`, e.g. cached sentence embeddings); other encoders pass through."""
+        hook = getattr(encoder, "prepare_inputs", None)
+        if hook is not None:
+            self.data.inputs.update(hook(self.data, Path(self.cfg.cache_dir), self.split.train))
+        return encoder
 
     def bundle(self, extra: dict[str, Any]) -> dict[str, Any]:
         return make_bundle(
@@ -50,13 +58,17 @@ class StageContext:
         )
 
 
-def build_context(cfg: DictConfig, encoder_ckpt: str | None = None) -> StageContext:
-    """Featurize (from cache when possible) with the checkpoint's featurizer state if one is given."""
+def build_context(cfg: DictConfig, encoder_ckpt: str | None = None, directory: Path | None = None) -> StageContext:
+    """Featurize (from cache when possible) with the checkpoint's featurizer state if one is given.
+
+    `directory` replaces the Hydra run directory (the benchmark stage runs many cases in one process).
+    """
     dataset = instantiate(cfg.dataset)
     state = load_encoder(encoder_ckpt)[1]["data_state"] if encoder_ckpt else None
+    dataset.use_split(cfg.val_share, cfg.test_share, cfg.seed)
     data = dataset.featurize(Path(cfg.cache_dir), state)
     split = split_rows(data.num_rows, cfg.val_share, cfg.test_share, cfg.seed)
-    return StageContext(cfg=cfg, run_dir=run_dir(), data=data, split=split)
+    return StageContext(cfg=cfg, run_dir=directory or run_dir(), data=data, split=split)
 
 
 def run_dir() -> Path:
@@ -73,6 +85,7 @@ def make_trainer(
     mode: str,
     patience: int = 0,
     progress: bool = True,
+    extra_callbacks: tuple[pl.Callback, ...] = (),
 ) -> pl.Trainer:
     """A Lightning Trainer with checkpoints (best + last), CSV logs and a rich progress bar under `directory`."""
     callbacks: list[pl.Callback] = [
@@ -80,6 +93,7 @@ def make_trainer(
     ]
     if patience > 0:
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=patience))
+    callbacks.extend(extra_callbacks)
     show_progress = bool(cfg.trainer.enable_progress_bar and progress)
     if show_progress:
         callbacks.append(RichProgressBar(leave=False))
@@ -92,4 +106,6 @@ def make_trainer(
         logger=CSVLogger(directory, name="logs", version=name),
         enable_model_summary=False,
         num_sanity_val_steps=0,
+        # Our batch sampler shards rows by rank itself (ssl_ads.data.batches).
+        use_distributed_sampler=False,
     )

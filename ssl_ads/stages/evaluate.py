@@ -17,6 +17,7 @@ from ssl_ads.data.split import sample_fraction
 from ssl_ads.errors import DataError
 from ssl_ads.stages.context import StageContext, make_trainer
 from ssl_ads.tasks.base import Task
+from ssl_ads.tasks.quality_gate import test_decisions, write_decisions
 from ssl_ads.training.downstream_module import DownstreamModule, FeatureInput
 
 
@@ -39,6 +40,7 @@ class Downstream:
     def __init__(self, ctx: StageContext) -> None:
         self.ctx = ctx
         self.task: Task = instantiate(ctx.cfg.task)
+        self.decisions: list[pl.DataFrame] = []  # quality-gate decisions (tasks with a `gate_threshold`)
         users = ctx.data.rows
         source = ctx.data.source
         if self.task.label not in users.columns:
@@ -65,7 +67,7 @@ class Downstream:
     def probe(self, encoder: nn.Module, encoder_name: str, fractions: list[float]) -> list[ResultRow]:
         """Embed every user once with the frozen encoder, then train one linear head per fraction."""
         cfg = self.ctx.cfg
-        features = embed_all(encoder, self.ctx.arrays, batch_size=512)
+        features = embed_all(self.ctx.prepare(encoder), self.ctx.arrays, batch_size=512)
         train_features = features[self.ctx.split.train]
         features = (features - train_features.mean(0)) / (train_features.std(0) + 1e-6)
         arrays = {"features": features, "label": self.labels}
@@ -84,13 +86,17 @@ class Downstream:
     def finetune(self, encoder: nn.Module, encoder_name: str, fractions: list[float]) -> list[ResultRow]:
         """Train a copy of the encoder end to end with the task head, per fraction."""
         cfg = self.ctx.cfg
+        self.ctx.prepare(encoder)
         arrays = {**self.ctx.arrays, "label": self.labels}
         rows = []
         for fraction in fractions:
             started = time.perf_counter()
             labeled = self.labeled_rows(fraction)
             torch.manual_seed(cfg.seed)
-            module = DownstreamModule(copy.deepcopy(encoder), self.task, cfg.finetune.lr, cfg.finetune.weight_decay)
+            # .train(): a loaded checkpoint comes in eval mode and Lightning keeps modules' modes (dropout off).
+            module = DownstreamModule(
+                copy.deepcopy(encoder).train(), self.task, cfg.finetune.lr, cfg.finetune.weight_decay
+            )
             name = f"{encoder_name}-finetune-{fraction:g}"
             metrics = self._fit_and_test(module, arrays, labeled, cfg.finetune, name, progress=True)
             rows.append(ResultRow(encoder_name, "finetune", fraction, len(labeled), metrics, elapsed(started)))
@@ -107,6 +113,9 @@ class Downstream:
         val_score = float(trainer.checkpoint_callback.best_model_score)
         test = batch_loader(arrays, self.test, 1024, shuffle=False)
         tested = trainer.test(module, test, ckpt_path="best", verbose=False)[0]
+        if hasattr(self.task, "gate_threshold"):  # per-item forward/review decisions on the test rows
+            self.decisions.append(test_decisions(module, self.task, arrays, self.test, self.ctx.data.rows, name))
+            write_decisions(self.ctx.run_dir / "decisions.parquet", self.decisions)
         return {**{k: float(v) for k, v in tested.items()}, monitor: val_score}
 
 

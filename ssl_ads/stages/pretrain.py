@@ -5,8 +5,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.utilities import rank_zero_only
 from rich.console import Console
 
 from ssl_ads.data.batches import batch_loader
@@ -17,8 +19,11 @@ from ssl_ads.stages.encoder_bundle import save_encoder
 from ssl_ads.training.pretrain_module import PretrainModule
 
 
-def pretrain(ctx: StageContext) -> tuple[Path, dict]:
-    """Train (or, for `pretext=none`, only initialise) the encoder; returns `encoder.pt` and metrics."""
+def pretrain(ctx: StageContext, callbacks: tuple[pl.Callback, ...] = ()) -> tuple[Path, dict]:
+    """Train (or, for `pretext=none`, only initialise) the encoder; returns `encoder.pt` and metrics.
+
+    `callbacks` join the trainer's own (e.g. the online linear probe the pipeline attaches).
+    """
     cfg = ctx.cfg
     encoder = ctx.fresh_encoder()
     pretext = instantiate(cfg.pretext)
@@ -28,12 +33,18 @@ def pretrain(ctx: StageContext) -> tuple[Path, dict]:
     started = time.perf_counter()
     if pretext.trains:
         loop = cfg.pretrain
-        trainer = make_trainer(cfg, ctx.run_dir, "pretrain", loop.max_epochs, "val_pretext_loss", "min", loop.patience)
+        monitor = "val_pretext_loss"
+        trainer = make_trainer(
+            cfg, ctx.run_dir, "pretrain", loop.max_epochs, monitor, "min", loop.patience, True, callbacks
+        )
         train = batch_loader(ctx.arrays, ctx.split.train, loop.batch_size, shuffle=True, seed=cfg.seed)
         val = batch_loader(ctx.arrays, ctx.split.val, loop.batch_size, shuffle=False)
         trainer.fit(module, train, val, ckpt_path=resume_checkpoint(cfg, ctx.run_dir))
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
         metrics["epochs"] = trainer.current_epoch
+        metrics["world_size"] = trainer.world_size
+        if not trainer.is_global_zero:  # under DDP only rank 0 writes the run's outputs
+            return ctx.run_dir / "encoder.pt", metrics
     metrics["seconds"] = round(time.perf_counter() - started, 2)
     path = ctx.run_dir / "encoder.pt"
     save_encoder(path, module.encoder, bundle)
@@ -51,7 +62,12 @@ def resume_checkpoint(cfg: DictConfig, run_dir: Path) -> str | None:
 
 
 def run(cfg: DictConfig) -> None:
-    ctx = build_context(cfg)
+    from ssl_ads.stages.ranking import is_ranking, ranking_context
+
+    # A ranking task (task=next_item) pretrains on leave-one-out training windows, never on its targets.
+    ctx = ranking_context(cfg)[0] if is_ranking(cfg) else build_context(cfg)
     path, metrics = pretrain(ctx)
+    if rank_zero_only.rank != 0:
+        return
     write_json_atomic(ctx.run_dir / "metrics.json", {"stage": "pretrain", "encoder": str(path), "pretrain": metrics})
     Console().print(f"[green]encoder saved to[/] {path}  ({metrics})")

@@ -52,4 +52,6 @@ class UserBinaryTask(Task):
         return logits.squeeze(-1).sigmoid()
 
     def metrics(self) -> MetricCollection:
-        return MetricCollection({"auroc": BinaryAUROC(), "auprc": BinaryAveragePrecision()})
+        from ssl_ads.tasks.impression_binary import BinaryLogLoss  # that module imports this one
+
+        return MetricCollection({"auroc": BinaryAUROC(), "auprc": BinaryAveragePrecision(), "logloss": BinaryLogLoss()})

@@ -26,15 +26,20 @@ class PretrainModule(pl.LightningModule):
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         loss = self.pretext.loss(self.encoder, batch)
-        self.log("pretext_loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=batch["items"].shape[0])
+        self.log("pretext_loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=_batch_size(batch))
         return loss
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         loss = self.pretext.loss(self.encoder, batch)
-        self.log("val_pretext_loss", loss, prog_bar=True, batch_size=batch["items"].shape[0])
+        self.log("val_pretext_loss", loss, prog_bar=True, batch_size=_batch_size(batch))
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["ssl_ads"] = self.bundle
+
+
+def _batch_size(batch: dict[str, Tensor]) -> int:
+    """Rows in a batch of any modality (every field's first dimension)."""
+    return len(next(iter(batch.values())))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+import polars as pl
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.utils import get_class, instantiate
@@ -15,7 +16,11 @@ from ssl_ads.config.validate import validate_run_config
 from ssl_ads.errors import ConfigError
 
 # Data-derived constructor arguments per modality, as the stages pass them.
-ENCODER_DATA_KWARGS = {"sequence": {"num_items": 50, "max_len": 20, "side_vocab_sizes": {"action": 4}}}
+ENCODER_DATA_KWARGS = {
+    "sequence": {"num_items": 50, "max_len": 20, "side_vocab_sizes": {"action": 4}},
+    "tabular": {"cardinalities": [5, 7, 3], "num_numeric": 2},
+    "text": {"vocab_size": 300, "max_len": 32},
+}
 
 
 class TabularOnlyEncoder:
@@ -55,8 +60,15 @@ def test_every_combination_validates_or_fails_listing_compatible_choices(choices
     validate_run_config(cfg, choices)
     encoder = instantiate(cfg.encoder, **ENCODER_DATA_KWARGS[data_modality])
     pretext = instantiate(cfg.pretext)
+    needs = getattr(pretext, "needs", None)  # an encoder method the objective requires (masked_token)
+    if needs and not hasattr(encoder, needs):
+        with pytest.raises(ConfigError, match=f"{needs}.*encoder="):
+            pretext.attach(encoder)
+        return
     pretext.attach(encoder)
     task = instantiate(cfg.task)
+    if hasattr(task, "classes"):  # text tasks size their head from the labels' classes
+        task.extract_labels(pl.DataFrame({task.label: ["a", "b", "c"]}), "labels")
     assert task.make_head(encoder.dim) is not None
 
 

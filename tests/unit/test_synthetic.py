@@ -122,7 +122,7 @@ def test_read_tables_names_missing_files(tmp_path: Path, tables: MarketplaceTabl
 
 
 @pytest.mark.parametrize(
-    "change", [{"n_users": 0}, {"n_items": 5}, {"label_window_days": 35}, {"bot_share": 1.0}]
+    "change", [{"n_users": 0}, {"n_items": 5}, {"label_window_days": 42}, {"bot_share": 1.0}]
 )
 def test_invalid_settings_raise_config_error(change: dict) -> None:
     with pytest.raises(ConfigError):

@@ -24,21 +24,23 @@ import polars as pl
 from ssl_ads.data.sources.synthetic_copy import build_ad_copy
 from ssl_ads.errors import ConfigError, DataError
 
-SIMULATOR_VERSION = 1  # bump when the generative process changes: it is part of the cache key
+SIMULATOR_VERSION = 2  # bump when the generative process changes: it is part of the cache key
 DAY = 86_400
 EPOCH = 1_700_000_000 // DAY * DAY  # midnight UTC, Tuesday 2023-11-14: day 0 of the simulation
 DEVICES = ("mobile", "desktop", "tablet")
 AGE_BUCKETS = ("18-24", "25-34", "35-44", "45-54", "55+")
 CATEGORIES_PER_TOPIC = 4
-CHURN_SHARE = 0.30  # share of non-bot users whose engagement fades out before the label window
+CHURN_SHARE = 0.20  # share of non-bot users whose engagement fades out before the label window
 BOT_SESSION_MULTIPLIER = 6.0
 BOT_CLICK_RATE = 0.6
 OFF_TOPIC_SHARE = 0.15  # impressions drawn from the whole catalogue instead of the session topic
 CART_BASE = 0.2  # P(cart | click) = CART_BASE + 0.3 * affinity
 # P(purchase | cart) = BUY_SCALE * propensity ** BUY_POWER * tier factor: steep, so that conversion
 # depends on WHICH topics a user engages with, not only on how active they are.
-BUY_SCALE = 0.1
-BUY_POWER = 3.0
+BUY_SCALE = 0.15
+BUY_POWER = 4.0
+# Ratio between the most and the least purchase-prone topic (what a sequence model can learn from).
+TOPIC_PROPENSITY_SPREAD = 10.0
 ACTIONS = ("click", "cart", "purchase")
 TABLES = ("events", "impressions", "ad_copy", "users", "items")
 _PARQUET = {"compression": "zstd", "compression_level": 3, "statistics": True, "row_group_size": 1 << 20}
@@ -50,8 +52,8 @@ class SimulatorSettings:
     n_items: int = 800  # ads/items in the catalogue
     n_topics: int = 12
     n_advertisers: int = 40
-    n_days: int = 35  # simulated days; the last `label_window_days` are the label window
-    label_window_days: int = 7
+    n_days: int = 42  # simulated days; the last `label_window_days` are the label window
+    label_window_days: int = 14
     sessions_per_user_day: float = 0.3  # mean activity; per-user rate is lognormal around it
     impressions_per_session: int = 8
     bot_share: float = 0.03
@@ -141,7 +143,7 @@ def _make_users(s: SimulatorSettings, rng: np.random.Generator) -> dict[str, np.
     """Latent user traits: interests, activity, habits, purchase propensity, bot/churner flags."""
     n, n_topics = s.n_users, s.n_topics
     theta = rng.dirichlet(np.full(n_topics, 0.3), size=n)
-    topic_propensity = np.geomspace(1.0, 5.0, n_topics)[rng.permutation(n_topics)]
+    topic_propensity = np.geomspace(1.0, TOPIC_PROPENSITY_SPREAD, n_topics)[rng.permutation(n_topics)]
     topic_propensity /= topic_propensity.mean()
     propensity = (theta @ topic_propensity) * _lognormal_mean_one(rng, 0.3, n)
     is_bot = np.zeros(n, dtype=bool)

@@ -1,0 +1,91 @@
+"""`dataset=avazu`: Avazu CTR prediction train files.
+
+Format: CSV with a header: `id`, `click` (0/1), `hour` as YYMMDDHH, then categoricals (C1, banner_pos,
+site_*, app_*, device_*, C14–C21). `hour` becomes hour-of-day and day-of-week; `id` (one per row) is
+dropped. Ragged lines, a click other than 0/1 or an unparsable hour are quarantined with line numbers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from ssl_ads.data.quarantine import LINE, quarantine_rows
+from ssl_ads.data.sources.common import READER_VERSION, data_files, existing_path, files_fingerprint, root_of, text
+from ssl_ads.data.tabular_read import INTERNAL, field_count_checks, read_table
+from ssl_ads.data.tabular_source import TabularDataset, TabularSource
+from ssl_ads.errors import DataError
+
+REQUIRED = ["click", "hour"]
+DROPPED = ["id"]
+
+
+class Avazu(TabularDataset):
+    def __init__(
+        self,
+        path: str,
+        max_bad_share: float = 0.5,
+        min_count: int = 10,
+        max_vocab: int = 100_000,
+        hash_buckets: int = 100_000,
+        numeric_transform: str = "auto",
+        quantile_bins: int = 100,
+    ) -> None:
+        super().__init__(min_count, max_vocab, hash_buckets, numeric_transform, quantile_bins)
+        self.path = str(path)
+        self.max_bad_share = max_bad_share
+
+    def fingerprint(self) -> dict:
+        path = existing_path(self.path)
+        key = {**super().fingerprint(), "reader_version": READER_VERSION}
+        key["files"] = files_fingerprint(data_files(path)[0], root_of(path))
+        return key
+
+    def source(self, cache_dir: Path) -> TabularSource:
+        path = existing_path(self.path)
+        raw = read_table(path, ",")
+        columns = [c for c in raw.columns if c not in INTERNAL]
+        missing = [c for c in REQUIRED if c not in columns]
+        if missing:
+            raise DataError(f"{path}: Avazu columns {missing} not found; the header has {columns}")
+        fields = [c for c in columns if c not in (*REQUIRED, *DROPPED)]
+        hour = text(pl.col("hour").cast(pl.String))
+        when = pl.when(hour.str.len_chars() == 8).then(hour + "00").str.to_datetime("%y%m%d%H%M", strict=False)
+        parsed = raw.with_columns(
+            text(pl.col("click").cast(pl.String))
+            .replace_strict({"0": 0, "1": 1}, default=None, return_dtype=pl.Int8)
+            .alias("__label"),
+            when.dt.hour().alias("__hour_of_day"),
+            when.dt.weekday().alias("__day_of_week"),
+        )
+        checks = {
+            **field_count_checks(raw, len(columns)),
+            "click not 0/1": pl.col("__label").is_null(),
+            "hour not YYMMDDHH": pl.col("__hour_of_day").is_null(),
+        }
+        good, report = quarantine_rows(
+            parsed,
+            checks,
+            source=path,
+            cache_dir=cache_dir,
+            key=self.fingerprint(),
+            raw_columns=columns,
+            max_bad_share=self.max_bad_share,
+        )
+        frame = good.select(
+            pl.col(LINE).alias("row_id"),
+            pl.col("__hour_of_day").alias("hour_of_day"),
+            pl.col("__day_of_week").alias("day_of_week"),
+            *[text(pl.col(c).cast(pl.String)).alias(c) for c in fields],
+            pl.col("__label").alias("click"),
+        )
+        return TabularSource(
+            frame=frame,
+            categorical=["hour_of_day", "day_of_week", *fields],
+            numeric=[],
+            labels=["click"],
+            name=str(path),
+            quarantine=report.as_dict(),
+            notes=["'hour' (YYMMDDHH) expanded to hour_of_day and day_of_week; 'id' dropped"],
+        )

@@ -1,0 +1,257 @@
+"""`dataset=events_file`: any CSV or parquet events table (one file or a folder) with optional user labels.
+
+Why a generic loader: most ad logs are already "one row per event" tables whose only differences are
+column names and the timestamp encoding; `columns` and `timestamp_format` absorb those differences.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from ssl_ads.data.quarantine import FILE, LINE, quarantine_rows
+from ssl_ads.data.sequence_source import EVENT_COLUMNS, SequenceDataset, SequenceSource
+from ssl_ads.data.sources.common import (
+    N_FIELDS,
+    READER_VERSION,
+    as_seconds,
+    clean_events,
+    collect,
+    csv_record_lines,
+    data_files,
+    existing_path,
+    files_fingerprint,
+    per_file,
+    relative_file_column,
+    require_rows,
+    root_of,
+    source_report,
+    text,
+)
+from ssl_ads.errors import ConfigError, DataError
+
+RAW = "raw_"  # prefix of the file's own (unparsed) columns, kept for the quarantine file
+
+
+class EventsFile(SequenceDataset):
+    """Events from `path`; `columns` maps canonical names (user_id, item_id, timestamp, ...) to the file's."""
+
+    def __init__(
+        self,
+        path: str,
+        columns: dict[str, str] | None = None,
+        labels_path: str | None = None,
+        label_columns_map: dict[str, str] | None = None,
+        cutoff_timestamp: int | None = None,
+        timestamp_format: str | None = None,
+        separator: str = ",",
+        dedup: bool = True,
+        min_user_interactions: int = 0,
+        min_item_interactions: int = 0,
+        max_bad_share: float = 0.5,
+        max_len: int = 50,
+        min_item_count: int = 1,
+        side_fields: list[str] | None = None,
+    ) -> None:
+        super().__init__(max_len=max_len, min_item_count=min_item_count, side_fields=side_fields)
+        if len(separator.encode()) != 1:
+            raise ConfigError(f"dataset.separator must be a single-byte character, got {separator!r}")
+        self.path = str(path)
+        self.columns = {str(k): str(v) for k, v in (columns or {}).items()}
+        self.labels_path = None if labels_path is None else str(labels_path)
+        self.label_columns_map = {str(k): str(v) for k, v in (label_columns_map or {}).items()}
+        self.cutoff_timestamp = cutoff_timestamp
+        self.timestamp_format = timestamp_format
+        self.separator = separator
+        self.dedup = dedup
+        self.min_user_interactions = min_user_interactions
+        self.min_item_interactions = min_item_interactions
+        self.max_bad_share = max_bad_share
+
+    def fingerprint(self) -> dict:
+        """Every argument plus each file's size and mtime, so an edited file is featurized again."""
+        path = existing_path(self.path)
+        key = {**super().fingerprint(), "reader_version": READER_VERSION}
+        key["files"] = files_fingerprint(data_files(path)[0], root_of(path))
+        if self.labels_path is not None:
+            labels = existing_path(self.labels_path, "dataset.labels_path")
+            key["label_files"] = files_fingerprint(data_files(labels, "dataset.labels_path")[0], root_of(labels))
+        return key
+
+    def canonical_columns(self) -> list[str]:
+        """Output columns: the three event columns, then every other mapped column and side field."""
+        extra = [c for c in [*self.columns, *self.side_fields] if c not in EVENT_COLUMNS]
+        return [*EVENT_COLUMNS, *dict.fromkeys(extra)]
+
+    def source(self, cache_dir: Path) -> SequenceSource:
+        path = existing_path(self.path)
+        raw = self._read_raw(path)
+        sources = {name: self._file_column(name, raw, path) for name in self.canonical_columns()}
+        require_rows(raw, path)
+        parsed = raw.with_columns(
+            [self._parse_timestamp(raw, sources["timestamp"])]
+            + [_parse_value(raw, RAW + src).alias(name) for name, src in sources.items() if name != "timestamp"]
+        )
+        good, report = quarantine_rows(
+            parsed,
+            self._checks(raw, sources),
+            source=path,
+            cache_dir=cache_dir,
+            key=self.fingerprint(),
+            raw_columns=[RAW + src for src in dict.fromkeys(sources.values())],
+            keep=self.canonical_columns(),
+            max_bad_share=self.max_bad_share,
+        )
+        events, removed = clean_events(
+            good,
+            self.canonical_columns(),
+            dedup=self.dedup,
+            min_user_interactions=self.min_user_interactions,
+            min_item_interactions=self.min_item_interactions,
+            source=str(path),
+        )
+        labels = None if self.labels_path is None else self._read_labels(events.schema["user_id"])
+        return SequenceSource(
+            events=events.lazy(),
+            labels=labels,
+            cutoff_timestamp=self.cutoff_timestamp,
+            name=str(path),
+            quarantine=source_report(report, removed),
+        )
+
+    def _read_raw(self, path: Path) -> pl.DataFrame:
+        """The file's columns as `raw_<name>` plus `_file` and `_line` (CSV: line in file; parquet: row)."""
+        files, fmt = data_files(path)
+        root = root_of(path)
+        many = len(files) > 1  # only a folder carries a per-row file name
+        names, file_paths = [str(f) for f in files], FILE if many else None
+        if fmt == "parquet":
+            scan = pl.scan_parquet(names, hive_partitioning=path.is_dir(), include_file_paths=file_paths)
+        else:
+            scan = pl.scan_csv(
+                names,
+                separator=self.separator,
+                infer_schema=False,
+                truncate_ragged_lines=True,
+                include_file_paths=file_paths,
+            )
+        scan = scan.with_columns(relative_file_column(root)) if many else scan
+        if fmt == "parquet":
+            line = per_file(pl.int_range(1, pl.len() + 1, dtype=pl.Int64), files).alias(LINE)
+            frame = collect(scan.with_columns(line), path, fmt)
+        else:
+            frame = collect(scan, path, fmt)
+            lines = collect(csv_record_lines(files, root, self.separator), path, fmt)
+            if lines.height == frame.height:  # one record start per row, both in file order
+                frame = frame.hstack(lines.drop(FILE, "_record", strict=False))
+            else:  # a stray quote read differently by the line scan and the parser: lines after it are approximate
+                record = per_file(pl.int_range(pl.len(), dtype=pl.Int64), files).alias("_record")
+                keys = [FILE, "_record"] if many else ["_record"]
+                frame = frame.with_columns(record).join(lines, on=keys, how="left", maintain_order="left")
+        internal = {FILE, LINE, "_record", N_FIELDS, "_blank"}
+        return frame.rename({c: RAW + c for c in frame.columns if c not in internal})
+
+    def _file_column(self, name: str, raw: pl.DataFrame, path: Path) -> str:
+        """The file column holding canonical column `name`, or a DataError listing what is there."""
+        source = self.columns.get(name, name)
+        if RAW + source in raw.columns:
+            return source
+        key = f"dataset.columns.{name}" if name in self.columns or name in EVENT_COLUMNS else "dataset.side_fields"
+        available = ", ".join(c[len(RAW) :] for c in raw.columns if c.startswith(RAW))
+        raise DataError(f"{path}: column '{source}' ({key}) not found; available columns: {available}")
+
+    def _parse_timestamp(self, raw: pl.DataFrame, source: str) -> pl.Expr:
+        """Unix seconds from a datetime, a date, a number, or a string (`timestamp_format` or numeric)."""
+        column = pl.col(RAW + source)
+        dtype = raw.schema[RAW + source]
+        if isinstance(dtype, pl.Datetime):
+            parsed = column.dt.epoch("s")
+        elif dtype == pl.Date:
+            parsed = column.cast(pl.Datetime("us")).dt.epoch("s")
+        elif self.timestamp_format is not None:
+            strings = text(column.cast(pl.String))
+            parsed = strings.str.strptime(pl.Datetime("us"), self.timestamp_format, strict=False).dt.epoch("s")
+        elif dtype == pl.String or dtype.is_numeric():
+            parsed = as_seconds(text(column.cast(pl.String)))
+        else:
+            raise DataError(f"{self.path}: column '{source}' (dataset.columns.timestamp) has type {dtype}")
+        return parsed.cast(pl.Int64).alias("timestamp")
+
+    def _checks(self, raw: pl.DataFrame, sources: dict[str, str]) -> dict[str, pl.Expr]:
+        """Reasons a row is set aside, in the order they are reported."""
+        checks: dict[str, pl.Expr] = {}
+        if N_FIELDS in raw.columns:  # CSV: blank lines and lines with the wrong number of fields
+            width = sum(c.startswith(RAW) for c in raw.columns)
+            checks["empty line"] = pl.col("_blank").fill_null(False)
+            checks["wrong field count"] = (pl.col(N_FIELDS) != width).fill_null(False)
+        for name in ["user_id", "item_id", *self.side_fields]:
+            checks[f"missing {name}"] = pl.col(name).is_null()
+        checks["missing timestamp"] = text(pl.col(RAW + sources["timestamp"]).cast(pl.String)).is_null()
+        bad_time = "non-numeric timestamp" if self.timestamp_format is None else "timestamp not in timestamp_format"
+        checks[bad_time] = pl.col("timestamp").is_null()
+        return checks
+
+    def _read_labels(self, user_dtype: pl.DataType) -> pl.DataFrame:
+        """One row per user: `user_id` (cast to the events' id type) and the label columns."""
+        path = existing_path(self.labels_path or "", "dataset.labels_path")
+        files, fmt = data_files(path, "dataset.labels_path")
+        names = [str(f) for f in files]
+        available = collect(self._scan_labels(names, fmt, path.is_dir(), None).head(0), path, fmt).columns
+        mapping = dict(self.label_columns_map)
+        if "user_id" not in mapping:
+            mapped_user = self.columns.get("user_id", "user_id")
+            mapping["user_id"] = mapped_user if mapped_user in available else "user_id"
+        for name, column in mapping.items():
+            if column not in available:
+                key = f"dataset.label_columns_map.{name}" if name in self.label_columns_map else "dataset.columns"
+                raise DataError(f"{path}: column '{column}' ({key}) not found; available: {', '.join(available)}")
+        scan = self._scan_labels(names, fmt, path.is_dir(), mapping["user_id"])
+        labels = collect(scan, path, fmt)
+        require_rows(labels, path)
+        user = mapping.pop("user_id")
+        mapping = {"user_id": user, **mapping}
+        # a map naming labels selects them; otherwise every column is a label
+        labels = labels.select(mapping.values()) if len(mapping) > 1 else labels.select(user, pl.exclude(user))
+        labels = labels.rename({column: name for name, column in mapping.items()})
+        return _check_label_users(labels, user_dtype, path, mapping["user_id"])
+
+    def _scan_labels(self, names: list[str], fmt: str, hive: bool, user_column: str | None) -> pl.LazyFrame:
+        """Label file(s) with inferred types, except the user id read as text ("007" stays "007")."""
+        if fmt == "parquet":
+            return pl.scan_parquet(names, hive_partitioning=hive)
+        overrides = None if user_column is None else {user_column: pl.String}
+        return pl.scan_csv(names, separator=self.separator, infer_schema_length=None, schema_overrides=overrides)
+
+
+def _parse_value(raw: pl.DataFrame, column: str) -> pl.Series:
+    """Ids and side values: trimmed text becomes Int64 when the whole column is integers (as in parquet)."""
+    series = raw.get_column(column)
+    if series.dtype.is_integer():
+        return series.cast(pl.Int64)
+    if series.dtype != pl.String:
+        return series
+    values = raw.select(text(pl.col(column))).to_series()
+    integers = values.cast(pl.Int64, strict=False)
+    return integers if integers.null_count() == values.null_count() else values
+
+
+def _check_label_users(labels: pl.DataFrame, user_dtype: pl.DataType, path: Path, column: str) -> pl.DataFrame:
+    """Label user ids must be present, unique and castable to the events' user id type (for the join)."""
+    ids = pl.col("user_id")
+    cast = text(ids.cast(pl.String)) if user_dtype == pl.String else ids.cast(user_dtype, strict=False)
+    labels = labels.with_columns(cast.alias("user_id"), ids.alias("__given"))
+    bad = labels.filter(ids.is_null())
+    if bad.height:
+        examples = ", ".join(map(str, bad.get_column("__given").head(3).to_list()))
+        raise DataError(
+            f"{path}: {bad.height} values in user id column '{column}' are missing or not {user_dtype} "
+            f"like the events' user ids (e.g. {examples})"
+        )
+    duplicated = labels.filter(ids.is_duplicated()).get_column("user_id").unique(maintain_order=True)
+    if duplicated.len():
+        raise DataError(
+            f"{path}: user ids must be unique in a label file; {duplicated.len()} repeat "
+            f"(e.g. {', '.join(map(str, duplicated.head(3).to_list()))})"
+        )
+    return labels.drop("__given")

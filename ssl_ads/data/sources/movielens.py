@@ -1,0 +1,168 @@
+"""`dataset=movielens`: MovieLens ratings as interaction sequences (ml-100k, ml-1m/10m, RecBole `.inter`).
+
+Why read lines instead of a CSV reader: `ratings.dat` uses the two-byte separator `::`, which polars'
+CSV reader cannot take, and line-based reading gives exact line numbers for the quarantine file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from ssl_ads.data.quarantine import LINE, quarantine_rows
+from ssl_ads.data.sequence_source import SequenceDataset, SequenceSource
+from ssl_ads.data.sources.common import (
+    RAW_LINE,
+    READER_VERSION,
+    as_float,
+    as_int,
+    as_seconds,
+    clean_events,
+    collect,
+    existing_path,
+    field_checks,
+    files_fingerprint,
+    line_checks,
+    require_rows,
+    source_report,
+    split_lines,
+)
+from ssl_ads.errors import ConfigError, DataError
+
+# format → (separator, has a typed header); u.data and ratings.dat are user, item, rating, timestamp
+FORMATS = {"u.data": ("\t", False), "ratings.dat": ("::", False), "inter": ("\t", True)}
+FIELDS = ("user_id", "item_id", "rating", "timestamp")
+COLUMNS = ["user_id", "item_id", "timestamp", "rating"]
+
+
+class MovieLens(SequenceDataset):
+    """Every rating is an interaction, ordered by time per user; no labels and no label window."""
+
+    def __init__(
+        self,
+        path: str,
+        format: str = "auto",
+        rating_threshold: float | None = None,
+        dedup: bool = True,
+        min_user_interactions: int = 0,
+        min_item_interactions: int = 0,
+        max_bad_share: float = 0.5,
+        max_len: int = 50,
+        min_item_count: int = 1,
+        side_fields: list[str] | None = None,
+    ) -> None:
+        super().__init__(max_len=max_len, min_item_count=min_item_count, side_fields=side_fields)
+        if format != "auto" and format not in FORMATS:
+            raise ConfigError(f"dataset.format must be auto or one of {', '.join(FORMATS)}, got '{format}'")
+        self.path = str(path)
+        self.format = format
+        self.rating_threshold = rating_threshold
+        self.dedup = dedup
+        self.min_user_interactions = min_user_interactions
+        self.min_item_interactions = min_item_interactions
+        self.max_bad_share = max_bad_share
+
+    def fingerprint(self) -> dict:
+        """Every argument plus the ratings file's size and mtime, so an edited file is featurized again."""
+        file, _ = self.ratings_file()
+        return {
+            **super().fingerprint(),
+            "reader_version": READER_VERSION,
+            "files": files_fingerprint([file], file.parent),
+        }
+
+    def ratings_file(self) -> tuple[Path, str]:
+        """The ratings file and its format; a folder (e.g. an unpacked ml-1m) is searched for one."""
+        path = existing_path(self.path)
+        if path.is_dir():
+            found = sorted(f for f in path.iterdir() if f.is_file() and detect_format(f) is not None)
+            if len(found) != 1:
+                names = ", ".join(f.name for f in found) or "none"
+                raise DataError(
+                    f"dataset.path: expected one ratings file (u.data, ratings.dat or *.inter) in {path}, found {names}"
+                )
+            path = found[0]
+        fmt = self.format if self.format != "auto" else detect_format(path)
+        if fmt is None:
+            raise DataError(
+                f"{path}: cannot tell the MovieLens format from the file name; "
+                f"set dataset.format to one of {', '.join(FORMATS)}"
+            )
+        return path, fmt
+
+    def source(self, cache_dir: Path) -> SequenceSource:
+        path, fmt = self.ratings_file()
+        separator, typed_header = FORMATS[fmt]
+        names = _header_fields(path) if typed_header else list(FIELDS)
+        lines = split_lines([path], path.parent, separator, names)
+        lines = lines.filter(pl.col(LINE) > 1) if typed_header else lines
+        parsed = lines.with_columns(
+            as_int(pl.col("user_id")).alias("user_id"),
+            as_int(pl.col("item_id")).alias("item_id"),
+            as_seconds(pl.col("timestamp")).alias("timestamp"),
+            as_float(pl.col("rating")).alias("rating")
+            if "rating" in names
+            else pl.lit(None, pl.Float64).alias("rating"),
+            *[pl.col(f).alias(f"text_{f}") for f in FIELDS if f in names],
+        )
+        checks = line_checks() | field_checks({f"text_{f}": f for f in FIELDS if f in names})
+        good, report = quarantine_rows(
+            parsed,
+            checks,
+            source=path,
+            cache_dir=cache_dir,
+            key=self.fingerprint(),
+            raw_columns=[RAW_LINE],
+            keep=COLUMNS,
+            max_bad_share=self.max_bad_share,
+        )
+        require_rows(report.n_rows, path)
+        removed: dict[str, int] = {}
+        if self.rating_threshold is not None:
+            if "rating" not in names:
+                raise DataError(f"{path}: no rating column, so dataset.rating_threshold cannot be applied")
+            kept = good.filter(pl.col("rating") >= self.rating_threshold)
+            removed["below_rating_threshold"] = good.height - kept.height
+            good = kept
+        events, cleaned = clean_events(
+            good,
+            COLUMNS,
+            dedup=self.dedup,
+            min_user_interactions=self.min_user_interactions,
+            min_item_interactions=self.min_item_interactions,
+            source=str(path),
+        )
+        return SequenceSource(
+            events=events.lazy(),
+            labels=None,
+            cutoff_timestamp=None,
+            name=f"MovieLens {fmt} ({path})",
+            quarantine=source_report(report, removed | cleaned),
+        )
+
+
+def detect_format(path: Path) -> str | None:
+    """u.data, ratings.dat or inter from the file name; None when it is none of them."""
+    name = path.name.lower()
+    if name == "u.data" or name.endswith(".data"):
+        return "u.data"
+    if name.endswith(".dat"):
+        return "ratings.dat"
+    if name.endswith(".inter"):
+        return "inter"
+    return None
+
+
+def _header_fields(path: Path) -> list[str]:
+    """Field names of a RecBole header (`user_id:token<TAB>item_id:token<TAB>...`), type suffixes dropped."""
+    header = collect(pl.scan_lines(str(path), name=RAW_LINE).head(1), path, "RecBole .inter")
+    if header.height == 0:
+        raise DataError(f"{path}: the file is empty (no header)")
+    names = [field.split(":", 1)[0].strip() for field in header.item().split("\t")]
+    missing = [f for f in ("user_id", "item_id", "timestamp") if f not in names]
+    if missing:
+        raise DataError(
+            f"{path}: column '{missing[0]}' not found in the .inter header; available columns: {', '.join(names)}"
+        )
+    return names

@@ -1,0 +1,115 @@
+"""`dataset=tabular_file`: any CSV or parquet table (one file or a folder); only the label column is required.
+
+Field types are inferred (see `ssl_ads.data.tabular_schema`) and can be overridden with
+`categorical`, `numeric` and `drop`; malformed rows (ragged lines, text in a numeric field) are
+quarantined with their line numbers, and more than `max_bad_share` of them is an error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from ssl_ads.data.quarantine import LINE, quarantine_rows
+from ssl_ads.data.sources.common import READER_VERSION, data_files, existing_path, files_fingerprint, root_of, text
+from ssl_ads.data.tabular_read import INTERNAL, binary_label, field_count_checks, read_table
+from ssl_ads.data.tabular_schema import datetime_exprs, infer_field_types, numeric_expr
+from ssl_ads.data.tabular_source import TabularDataset, TabularSource
+from ssl_ads.errors import ConfigError, DataError
+
+P = "__parsed_"  # prefix of parsed columns while the raw ones are still needed for the quarantine file
+
+
+class TabularFile(TabularDataset):
+    def __init__(
+        self,
+        path: str,
+        label: str,
+        positive_class: str | None = None,
+        categorical: list[str] | None = None,
+        numeric: list[str] | None = None,
+        drop: list[str] | None = None,
+        max_integer_categories: int = 20,
+        separator: str = ",",
+        max_bad_share: float = 0.5,
+        min_count: int = 1,
+        max_vocab: int = 100_000,
+        hash_buckets: int = 0,
+        numeric_transform: str = "auto",
+        quantile_bins: int = 100,
+    ) -> None:
+        super().__init__(min_count, max_vocab, hash_buckets, numeric_transform, quantile_bins)
+        overlap = set(categorical or []) & set(numeric or [])
+        if overlap:
+            raise ConfigError(f"dataset.categorical and dataset.numeric both list {sorted(overlap)}")
+        self.path = str(path)
+        self.label = label
+        self.positive_class = None if positive_class is None else str(positive_class)
+        self.categorical = list(categorical or [])
+        self.numeric = list(numeric or [])
+        self.drop = list(drop or [])
+        self.max_integer_categories = max_integer_categories
+        self.separator = separator
+        self.max_bad_share = max_bad_share
+
+    def fingerprint(self) -> dict:
+        path = existing_path(self.path)
+        key = {**super().fingerprint(), "reader_version": READER_VERSION}
+        key["files"] = files_fingerprint(data_files(path)[0], root_of(path))
+        return key
+
+    def source(self, cache_dir: Path) -> TabularSource:
+        path = existing_path(self.path)
+        raw = read_table(path, self.separator)
+        columns = [c for c in raw.columns if c not in INTERNAL]
+        for key, names in (("categorical", self.categorical), ("numeric", self.numeric), ("drop", self.drop)):
+            unknown = [n for n in names if n not in columns]
+            if unknown:
+                raise DataError(f"{path}: dataset.{key} names missing columns {unknown}; available: {columns}")
+        label = binary_label(raw, self.label, self.positive_class, path)
+        fields = [c for c in columns if c != self.label and c not in self.drop]
+        types = infer_field_types(raw, fields, self.max_integer_categories, self.categorical, self.numeric)
+        out_categorical = [*types.categorical, *[f"{n}_{part}" for n in types.datetime for part in ("hour", "dow")]]
+        parsed = raw.with_columns(
+            label.alias(P + self.label),
+            *[numeric_expr(raw, n, str(path), self._key(n)).alias(P + n) for n in types.numeric],
+            *[text(pl.col(c).cast(pl.String)).alias(P + c) for c in types.categorical],
+            *[e.alias(P + e.meta.output_name()) for name in types.datetime for e in datetime_exprs(raw, name)],
+        )
+        checks = field_count_checks(raw, len(columns))
+        for name in types.numeric:
+            present = text(pl.col(name).cast(pl.String)).is_not_null()
+            checks[f"non-numeric {name}"] = present & pl.col(P + name).is_null()
+        good, report = quarantine_rows(
+            parsed,
+            checks,
+            source=path,
+            cache_dir=cache_dir,
+            key=self.fingerprint(),
+            raw_columns=columns,
+            max_bad_share=self.max_bad_share,
+        )
+        frame = good.select(
+            pl.col(LINE).alias("row_id"),
+            *[pl.col(P + c).alias(c) for c in [*out_categorical, *types.numeric, self.label]],
+        )
+        if frame.get_column(self.label).drop_nulls().len() == 0:
+            raise DataError(f"{path}: label column '{self.label}' (dataset.label) has no values")
+        notes = [*types.notes]
+        if types.datetime:
+            notes.append(f"datetime columns {types.datetime} expanded to hour-of-day and day-of-week")
+        if self.drop:
+            notes.append(f"dropped by config: {self.drop}")
+        return TabularSource(
+            frame=frame,
+            categorical=out_categorical,
+            numeric=types.numeric,
+            labels=[self.label],
+            name=str(path),
+            quarantine=report.as_dict(),
+            notes=notes,
+        )
+
+    def _key(self, name: str) -> str:
+        return "dataset.numeric" if name in self.numeric else "inferred numeric; override with dataset.categorical"

@@ -1,0 +1,68 @@
+"""Generic CSV/parquet copy: one or more text columns joined with a separator, and a label column."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from ssl_ads.data.text_source import TextDataset, TextSource
+from ssl_ads.errors import ConfigError, DataError
+
+
+class TextFile(TextDataset):
+    """`dataset=text_file dataset.path=reviews.parquet dataset.text_cols=[Title,'Review Text'] dataset.label_col=...`"""
+
+    def __init__(
+        self,
+        path: str,
+        text_cols: list[str],
+        label_col: str | None = None,
+        extra_label_cols: list[str] | None = None,
+        id_col: str | None = None,
+        separator: str = ". ",
+        vocab_size: int = 8000,
+        max_len: int = 128,
+        min_frequency: int = 2,
+        lowercase: bool = True,
+    ) -> None:
+        super().__init__(vocab_size, max_len, min_frequency, lowercase)
+        if not text_cols:
+            raise ConfigError("dataset.text_cols: name at least one text column, e.g. dataset.text_cols=[title,body]")
+        self.path = path
+        self.text_cols = list(text_cols)
+        self.label_col = label_col
+        self.extra_label_cols = list(extra_label_cols or [])
+        self.id_col = id_col
+        self.separator = separator
+
+    def fingerprint(self) -> dict:
+        path = Path(self.path)
+        stat = path.stat() if path.is_file() else None
+        file = [str(path.resolve()), stat and stat.st_size, stat and stat.st_mtime_ns]
+        return {**super().fingerprint(), "file": file}
+
+    def source(self, cache_dir: Path) -> TextSource:
+        path = Path(self.path)
+        if not path.is_file():
+            raise DataError(f"dataset.path: no file at {path} (expected a .csv or .parquet file of texts)")
+        try:
+            frame = pl.read_parquet(path) if path.suffix == ".parquet" else pl.read_csv(path, infer_schema_length=10000)
+        except (OSError, pl.exceptions.PolarsError) as err:
+            kind = "parquet" if path.suffix == ".parquet" else "CSV"
+            raise DataError(f"{path}: cannot read as {kind} ({err})") from err
+        labels = [c for c in [self.label_col, *self.extra_label_cols] if c]
+        wanted = {"dataset.text_cols": self.text_cols, "dataset.label_col": labels, "dataset.id_col": [self.id_col]}
+        for key, columns in wanted.items():
+            missing = [c for c in columns if c and c not in frame.columns]
+            if missing:
+                available = ", ".join(frame.columns)
+                raise DataError(f"{path}: {key} names missing column(s) {missing}; available: {available}")
+        # Null parts are skipped; a row whose every part is null or blank stays empty and is set aside later.
+        parts = [pl.col(c).cast(pl.String).str.strip_chars() for c in self.text_cols]
+        parts = [pl.when(p.str.len_chars() > 0).then(p) for p in parts]
+        text = pl.concat_str(parts, separator=self.separator, ignore_nulls=True)
+        ident = pl.col(self.id_col) if self.id_col else pl.int_range(pl.len(), dtype=pl.Int64)
+        out = frame.select(ident.alias("id"), text.alias("text"), *[pl.col(c) for c in labels])
+        description = f"{' + '.join(self.text_cols)} joined with {self.separator!r}"
+        return TextSource(frame=out, labels=labels, name=str(path), description=description)

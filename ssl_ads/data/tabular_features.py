@@ -1,0 +1,210 @@
+"""Tabular featurizer: vocabularies and numeric transforms fitted on train rows, as polars expressions.
+
+Categorical ids: 0 = missing, 1 = out of vocabulary (unseen or rarer than `min_count`), real values from
+2 (most frequent first); a field with more kept values than `max_vocab` is hashed into `hash_buckets`
+ids instead when hashing is on (else its tail goes to OOV). Numeric fields: non-finite → missing, then
+log1p for skewed non-negative counts, then standardisation (or a quantile rank), missing → 0 (the
+train mean) plus a `<name>_missing` indicator column when the train rows had any missing value.
+The fitted `state` travels with every encoder, so new data maps exactly as in training.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import polars as pl
+from rich.console import Console
+
+from ssl_ads.data.featurized import Featurized
+from ssl_ads.data.io import atomic_directory, stable_hash
+from ssl_ads.data.split import split_rows
+from ssl_ads.errors import DataError
+
+if TYPE_CHECKING:
+    from ssl_ads.data.tabular_source import TabularDataset, TabularSource
+
+FEATURIZER_VERSION = 1
+MISSING_ID = 0
+OOV_ID = 1
+FIRST_ID = 2
+SKEW_FOR_LOG = 2.0  # "auto": non-negative fields skewed beyond this get log1p (counts, money)
+CLIP = 5.0  # standardised values are clipped to ±CLIP so one outlier cannot dominate a batch
+
+
+def fit_state(train: pl.DataFrame, categorical: list[str], numeric: list[str], settings: dict[str, Any]) -> dict:
+    """Fit vocabularies and numeric transforms on the train rows only."""
+    return {
+        "version": FEATURIZER_VERSION,
+        "categorical": [_fit_categorical(train.get_column(c).cast(pl.String), settings) for c in categorical],
+        "numeric": [_fit_numeric(train.get_column(c), settings) for c in numeric],
+    }
+
+
+def _fit_categorical(column: pl.Series, settings: dict[str, Any]) -> dict[str, Any]:
+    counts = column.drop_nulls().value_counts(name="n").filter(pl.col("n") >= settings["min_count"])
+    counts = counts.sort(["n", column.name], descending=[True, False])
+    if counts.height > settings["max_vocab"] and settings["hash_buckets"] > 0:
+        return {"name": column.name, "kind": "hash", "buckets": int(settings["hash_buckets"])}
+    values = counts.get_column(column.name).head(settings["max_vocab"]).to_list()
+    return {"name": column.name, "kind": "vocab", "values": values}
+
+
+def _fit_numeric(column: pl.Series, settings: dict[str, Any]) -> dict[str, Any]:
+    values = column.to_frame().select(_finite(pl.col(column.name).cast(pl.Float64, strict=False))).to_series()
+    values = values.drop_nulls()
+    transform = settings["numeric_transform"]
+    state: dict[str, Any] = {"name": column.name, "missing_indicator": values.len() < column.len()}
+    if values.len() == 0:  # all missing in train: a constant 0 value plus its (constant) indicator
+        return {**state, "log1p": False, "center": 0.0, "scale": 1.0, "quantiles": None}
+    skew = values.skew() if values.n_unique() > 2 else 0.0
+    state["log1p"] = transform == "log1p" or (
+        transform == "auto" and values.min() >= 0 and skew is not None and skew > SKEW_FOR_LOG
+    )
+    if state["log1p"]:
+        values = values.clip(lower_bound=0).log1p()
+    if transform == "quantile":
+        probs = np.linspace(0, 1, settings["quantile_bins"] + 1)[1:-1]
+        quantiles = np.unique(np.quantile(values.to_numpy(), probs)).tolist()
+        return {**state, "center": 0.0, "scale": 1.0, "quantiles": quantiles}
+    std = values.std() or 0.0
+    return {**state, "center": float(values.mean()), "scale": float(std) if std > 0 else 1.0, "quantiles": None}
+
+
+def transform(frame: pl.DataFrame, state: dict) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """`cat [N, Fc]` int32, `num [N, Fn]` float32 (values, then missing indicators) and the numeric names."""
+    missing = [c["name"] for c in [*state["categorical"], *state["numeric"]] if c["name"] not in frame.columns]
+    if missing:
+        raise DataError(f"the data lacks the fields the featurizer was fitted on: {', '.join(missing)}")
+    cat_exprs = [_categorical_expr(spec) for spec in state["categorical"]]
+    num_exprs = [_numeric_expr(spec) for spec in state["numeric"]]
+    indicators = [
+        pl.col(s["name"])
+        .cast(pl.Float64, strict=False)
+        .pipe(_finite)
+        .is_null()
+        .cast(pl.Float32)
+        .alias(f"{s['name']}_missing")
+        for s in state["numeric"]
+        if s["missing_indicator"]
+    ]
+    cat = frame.select(cat_exprs).to_numpy().astype(np.int32) if cat_exprs else np.zeros((frame.height, 0), np.int32)
+    num_frame = frame.select([*num_exprs, *indicators]) if num_exprs else pl.DataFrame()
+    num = num_frame.to_numpy().astype(np.float32) if num_exprs else np.zeros((frame.height, 0), np.float32)
+    return np.ascontiguousarray(cat), np.ascontiguousarray(num), list(num_frame.columns)
+
+
+def cardinalities(state: dict) -> list[int]:
+    """Ids per categorical field, missing and OOV included (the size of its embedding table)."""
+    return [FIRST_ID + (s["buckets"] if s["kind"] == "hash" else len(s["values"])) for s in state["categorical"]]
+
+
+def _categorical_expr(spec: dict) -> pl.Expr:
+    column = pl.col(spec["name"]).cast(pl.String)
+    if spec["kind"] == "hash":
+        # polars' hash is fixed for a polars version; the state records which one fitted it.
+        mapped = (column.hash(seed=0) % spec["buckets"]).cast(pl.Int64) + FIRST_ID
+    else:
+        ids = list(range(FIRST_ID, FIRST_ID + len(spec["values"])))
+        mapped = column.replace_strict(spec["values"], ids, default=OOV_ID, return_dtype=pl.Int64)
+    return pl.when(column.is_null()).then(MISSING_ID).otherwise(mapped).cast(pl.Int32).alias(spec["name"])
+
+
+def _numeric_expr(spec: dict) -> pl.Expr:
+    value = _finite(pl.col(spec["name"]).cast(pl.Float64, strict=False))
+    if spec["log1p"]:
+        value = value.clip(lower_bound=0).log1p()
+    if spec["quantiles"] is not None:
+        bins = pl.lit(pl.Series(spec["quantiles"], dtype=pl.Float64))
+        rank = (bins.search_sorted(value.fill_null(0.0)).cast(pl.Float64) + 0.5) / (len(spec["quantiles"]) + 1)
+        scaled = (rank - 0.5) * np.sqrt(12.0)  # uniform ranks with unit variance
+    else:
+        scaled = ((value - spec["center"]) / spec["scale"]).clip(-CLIP, CLIP)
+    return pl.when(value.is_null()).then(0.0).otherwise(scaled).cast(pl.Float32).alias(spec["name"])
+
+
+def _finite(value: pl.Expr) -> pl.Expr:
+    """NaN and inf become missing values."""
+    return pl.when(value.is_finite()).then(value)
+
+
+def featurize_tabular(dataset: TabularDataset, cache_dir: Path, state: dict[str, Any] | None = None) -> Featurized:
+    """Load the cached arrays for this data config and split, building them once if absent."""
+    key = {"dataset": dataset.fingerprint(), "version": FEATURIZER_VERSION, "pl": pl.__version__}
+    if state is not None:
+        key["state"] = stable_hash(state)
+    directory = Path(cache_dir) / "tabular" / stable_hash(key)
+    if not (directory / "meta.json").exists():
+        source = dataset.source(Path(cache_dir))
+        with atomic_directory(directory) as tmp:
+            build_arrays(source, dataset, tmp, state)
+    data = load_arrays(directory)
+    print_schema(data.meta)
+    return data
+
+
+def build_arrays(source: TabularSource, dataset: TabularDataset, out: Path, state: dict | None) -> None:
+    frame = source.frame
+    if frame.height == 0:
+        raise DataError(f"{source.name}: no rows to featurize")
+    fitted_on = "the encoder checkpoint's featurizer"
+    if state is None:
+        split = split_rows(frame.height, **dataset.split_settings)
+        state = fit_state(frame[split.train], source.categorical, source.numeric, dataset.featurizer_settings())
+        fitted_on = f"{len(split.train)} train rows (split {dataset.split_settings})"
+    cat, num, numeric_names = transform(frame, state)
+    np.save(out / "cat.npy", cat)
+    np.save(out / "num.npy", num)
+    rows = frame.select(
+        pl.col("row_id") if "row_id" in frame.columns else pl.int_range(frame.height, dtype=pl.Int64).alias("row_id"),
+        *source.labels,
+    )
+    rows.write_parquet(out / "rows.parquet")
+    (out / "state.json").write_text(json.dumps(state))
+    cards = cardinalities(state)
+    oov = {s["name"]: int((cat[:, i] == OOV_ID).sum()) for i, s in enumerate(state["categorical"])}
+    meta = {
+        "source": source.name,
+        "modality": "tabular",
+        "num_rows": frame.height,
+        "categorical": [s["name"] for s in state["categorical"]],
+        "cardinalities": cards,
+        "hashed": [s["name"] for s in state["categorical"] if s["kind"] == "hash"],
+        "numeric": numeric_names,
+        "log1p": [s["name"] for s in state["numeric"] if s["log1p"]],
+        "labels": source.labels,
+        "oov_values": oov,
+        "fitted_on": fitted_on,
+        "notes": source.notes,
+        "quarantine": source.quarantine,
+        "inputs": f"{len(cards)} categorical and {len(numeric_names)} numeric fields per row",
+    }
+    (out / "meta.json").write_text(json.dumps(meta, indent=2))
+
+
+def load_arrays(directory: Path) -> Featurized:
+    """Memory-map the arrays so the table's size does not set the process's RAM."""
+    meta = json.loads((directory / "meta.json").read_text())
+    return Featurized(
+        inputs={
+            "cat": np.load(directory / "cat.npy", mmap_mode="r"),
+            "num": np.load(directory / "num.npy", mmap_mode="r"),
+        },
+        rows=pl.read_parquet(directory / "rows.parquet"),
+        encoder_kwargs={"cardinalities": list(meta["cardinalities"]), "num_numeric": len(meta["numeric"])},
+        state=json.loads((directory / "state.json").read_text()),
+        meta={**meta, "cache_dir": str(directory)},
+    )
+
+
+def print_schema(meta: dict, console: Console | None = None) -> None:
+    """The schema the featurizer used, in the terminal (it is also saved in every encoder bundle)."""
+    console = console or Console(stderr=True)
+    cats = ", ".join(f"{n}({c})" for n, c in zip(meta["categorical"], meta["cardinalities"], strict=True))
+    console.print(f"[bold]tabular schema[/] of {meta['source']}: {meta['num_rows']} rows; labels {meta['labels']}")
+    console.print(f"  categorical (ids incl. missing/OOV): {cats or '-'}")
+    console.print(f"  numeric: {', '.join(meta['numeric']) or '-'}  (log1p: {', '.join(meta['log1p']) or '-'})")
+    for note in meta.get("notes", []):
+        console.print(f"  note: {note}")

@@ -1,0 +1,60 @@
+"""Sentence embeddings computed once per (model, inference settings, texts) and memory-mapped afterwards.
+
+The key hashes the model's files and the texts themselves, so changing either recomputes and nothing
+stale is ever served; the second run reads an `.npy` file instead of running the model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from ssl_ads.data.io import save_atomic, stable_hash
+from ssl_ads.data.text_features import text_hash
+from ssl_ads.encoders.sentence_model import fast_encode, load_sentence_model, model_fingerprint, resolve_model_dir
+
+CHUNK_ROWS = 1024
+
+
+def embedding_path(cache_dir: Path, model: str, texts: pl.Series, precision: str, max_length: int) -> Path:
+    """Where the embeddings of `texts` by `model` at these settings live (whether or not they exist yet)."""
+    key = {
+        "model": model_fingerprint(resolve_model_dir(model)),
+        "precision": precision,
+        "max_length": max_length,
+        "texts": text_hash(texts),
+        "n": texts.len(),
+    }
+    return Path(cache_dir) / "text_embeddings" / f"{stable_hash(key)}.npy"
+
+
+def cached_embeddings(
+    cache_dir: Path, model: str, texts: pl.Series, precision: str, max_length: int, batch_size: int
+) -> np.ndarray:
+    """`[N, D]` float32 embeddings of `texts`, read from the cache or computed and written atomically.
+
+    Work is saved per chunk of `CHUNK_ROWS` texts, so an interrupted run resumes where it stopped; the
+    chunks are then joined into one memory-mapped file.
+    """
+    path = embedding_path(cache_dir, model, texts, precision, max_length)
+    if not path.is_file():
+        st_model = None
+        chunks = []
+        for start in range(0, texts.len(), CHUNK_ROWS):
+            part = texts.slice(start, CHUNK_ROWS)
+            chunk_path = embedding_path(cache_dir, model, part, precision, max_length).with_suffix(".chunk.npy")
+            if not chunk_path.is_file():
+                st_model = st_model or load_sentence_model(model)
+                vectors = fast_encode(st_model, part.to_list(), batch_size, max_length, precision)
+                save_atomic(chunk_path, lambda tmp, v=vectors: _write_npy(tmp, v))
+            chunks.append(chunk_path)
+        joined = np.concatenate([np.load(c) for c in chunks]) if chunks else np.zeros((0, 0), np.float32)
+        save_atomic(path, lambda tmp: _write_npy(tmp, joined))
+    return np.load(path, mmap_mode="r")
+
+
+def _write_npy(path: Path, array: np.ndarray) -> None:
+    with path.open("wb") as handle:  # a handle, so numpy does not append ".npy" to the temp name
+        np.save(handle, array)

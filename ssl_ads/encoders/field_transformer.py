@@ -1,0 +1,40 @@
+"""`encoder=field_transformer`: FT-Transformer (Gorishniy et al., 2021): each field a token, plus CLS.
+
+Pre-norm transformer layers over `[CLS, field tokens]`; the normalised CLS state is the row's
+representation. Field order is fixed, so no positional encoding is needed: each field's embedding
+table (or numeric weight) already identifies it.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ssl_ads.encoders.tabular_base import TabularEncoder
+
+
+class FieldTransformer(TabularEncoder):
+    def __init__(
+        self,
+        cardinalities: list[int],
+        num_numeric: int,
+        dim: int = 64,
+        layers: int = 2,
+        heads: int = 4,
+        ff_dim: int = 128,
+        dropout: float = 0.1,
+    ) -> None:
+        super().__init__(cardinalities, num_numeric, dim, token_dim=dim)
+        if dim % heads:
+            raise ValueError(f"encoder.dim ({dim}) must be divisible by encoder.heads ({heads})")
+        self.cls = nn.Parameter(torch.randn(1, 1, dim) * dim**-0.5)
+        layer = nn.TransformerEncoderLayer(
+            dim, heads, ff_dim, dropout, activation="gelu", batch_first=True, norm_first=True
+        )
+        self.body = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(dim)
+
+    def embed(self, batch: dict[str, Tensor]) -> Tensor:
+        tokens = self.tokenizer(batch)
+        states = self.body(torch.cat([self.cls.expand(len(tokens), -1, -1), tokens], dim=1))
+        return self.norm(states[:, 0])

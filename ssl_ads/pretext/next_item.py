@@ -1,0 +1,49 @@
+"""Causal next-item prediction, following SASRec (Kang & McAuley, 2018) and GPT-style language modelling.
+
+Every position of a window is trained at once: the encoder reads `items[:, :-1]` with a causal mask and
+each state predicts the item that follows it (`items[:, 1:]`). One window of L+1 events yields L
+training targets in a single forward pass, where a prefix-at-a-time trainer needs L passes.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from ssl_ads.encoders.sequence_base import OOV_ID, SequenceEncoder
+from ssl_ads.pretext.base import Pretext
+from ssl_ads.pretext.sampled_softmax import check_negatives, item_loss
+
+
+class NextItem(Pretext):
+    modality = "sequence"
+
+    def __init__(self, negatives: str = "full", num_negatives: int = 1000) -> None:
+        super().__init__()
+        check_negatives(negatives, num_negatives)
+        self.negatives = negatives
+        self.num_negatives = num_negatives
+
+    def loss(self, encoder: SequenceEncoder, batch: dict[str, Tensor]) -> Tensor:
+        inputs, targets, valid = shift(batch)
+        states = encoder(inputs, causal=True)
+        return item_loss(encoder, states[valid], targets[valid], self.negatives, self.num_negatives)
+
+    def score_next(self, encoder: SequenceEncoder, history: dict[str, Tensor]) -> Tensor:
+        """Scores `[B, num_items]` of the item following each (left-padded) history."""
+        return encoder.item_logits(encoder(history, causal=True)[:, -1])
+
+
+def shift(batch: dict[str, Tensor]) -> tuple[dict[str, Tensor], Tensor, Tensor]:
+    """Inputs = every `[B, L]` field without its last column; targets = items without the first.
+
+    `valid [B, L-1]` marks positions whose input and target are both real and whose target is in vocabulary.
+    """
+    items = batch["items"]
+    inputs = {
+        name: value[:, :-1] if value.dim() == 2 and value.shape == items.shape else value
+        for name, value in batch.items()
+    }
+    inputs["mask"] = inputs["items"] != 0
+    targets = items[:, 1:]
+    valid = inputs["mask"] & (targets != 0) & (targets != OOV_ID)
+    return inputs, targets, valid

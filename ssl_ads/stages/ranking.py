@@ -1,0 +1,195 @@
+"""Probe / finetune / pipeline for ranking tasks (`task.kind == "ranking"`, e.g. `task=next_item`).
+
+Leave-one-out replaces the user split: every user is trained on (events before its validation target),
+validated on its second-to-last event and tested on its last. Rows of the results table:
+- `*-probe`: the frozen model scores the catalogue as it is (the pretext's own head or the tied item
+  embeddings), no training at all — for `scratch` this is the random-initialisation floor;
+- `*-finetune`: the encoder trained further with the next-item loss on the training windows of a
+  fraction of the users, model selection by validation NDCG.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+
+import numpy as np
+import polars as pl
+import torch
+from hydra.utils import get_class, instantiate
+from omegaconf import DictConfig
+from rich.console import Console
+
+from ssl_ads.data.batches import batch_loader
+from ssl_ads.data.featurized import Featurized
+from ssl_ads.data.split import RowSplit, sample_fraction
+from ssl_ads.errors import ConfigError
+from ssl_ads.pretext.base import Pretext
+from ssl_ads.pretext.next_item import NextItem
+from ssl_ads.report.write_results import write_results
+from ssl_ads.stages.context import StageContext, build_context, make_trainer
+from ssl_ads.stages.encoder_bundle import load_encoder
+from ssl_ads.stages.evaluate import ResultRow, elapsed
+from ssl_ads.tasks.leave_one_out import LeaveOneOut, leave_one_out
+from ssl_ads.tasks.next_item import NextItemTask
+from ssl_ads.training.ranking_module import RankingModule
+
+
+def is_ranking(cfg: DictConfig) -> bool:
+    return getattr(get_class(cfg.task._target_), "kind", None) == "ranking"
+
+
+def ranking_context(cfg: DictConfig) -> tuple[StageContext, LeaveOneOut, NextItemTask]:
+    """Featurize, split by leave-one-out, and wrap the training windows as the context pretraining reads."""
+    task: NextItemTask = instantiate(cfg.task)
+    ctx = build_context(cfg, cfg.encoder_ckpt)
+    lengths = ctx.data.rows.get_column("length").to_numpy()
+    loo = leave_one_out(ctx.arrays, lengths, task.window, task.stride, ctx.data.source)
+    arrays, train_rows, val_rows = loo.pretrain_arrays()
+    data = Featurized(
+        inputs=arrays,
+        rows=pl.DataFrame({"user_row": np.concatenate([loo.train_user, loo.users])}),
+        encoder_kwargs={**ctx.data.encoder_kwargs, "max_len": task.window + 1},
+        state=ctx.data.state,
+        meta={**ctx.data.meta, "window": task.window},
+    )
+    split = RowSplit(train=train_rows, val=val_rows, test=np.array([], dtype=np.int64))
+    return StageContext(cfg=cfg, run_dir=ctx.run_dir, data=data, split=split), loo, task
+
+
+class Ranker:
+    """Scores and fine-tunes encoders under one leave-one-out split."""
+
+    def __init__(self, ctx: StageContext, loo: LeaveOneOut, task: NextItemTask) -> None:
+        self.ctx, self.loo, self.task = ctx, loo, task
+        size = task.eval_batch_size
+        self.val = batch_loader(loo.val, np.arange(len(loo.users)), size, shuffle=False)
+        self.test = batch_loader(loo.test, np.arange(len(loo.users)), size, shuffle=False)
+
+    def _module(self, encoder, loss_pretext: Pretext | None, score_pretext: Pretext | None) -> RankingModule:
+        loop = self.ctx.cfg.finetune
+        return RankingModule(
+            encoder, loss_pretext, score_pretext, self.task.ks, self.task.exclude_seen, loop.lr, loop.weight_decay
+        )
+
+    def probe(self, encoder, encoder_name: str, pretext: Pretext | None) -> list[ResultRow]:
+        """The frozen model, scored as it is (no training)."""
+        started = time.perf_counter()
+        module = self._module(encoder, None, pretext).eval()
+        trainer = make_trainer(self.ctx.cfg, self.ctx.run_dir, f"{encoder_name}-probe", 1, "val_loss", "min", 0, False)
+        val = trainer.validate(module, self.val, verbose=False)[0]
+        tested = trainer.test(module, self.test, verbose=False)[0]
+        metrics = {**{k: float(v) for k, v in tested.items()}, **{k: float(v) for k, v in val.items()}}
+        return [ResultRow(encoder_name, "probe", 1.0, 0, metrics, elapsed(started))]
+
+    def finetune(self, encoder, encoder_name: str, fractions: list[float]) -> list[ResultRow]:
+        """Train a copy of the encoder with the next-item loss on the windows of a fraction of the users."""
+        cfg = self.ctx.cfg
+        loop = cfg.finetune
+        monitor = f"val_{self.task.primary_metric}"
+        users = self.loo.users
+        rows = []
+        for fraction in fractions:
+            started = time.perf_counter()
+            chosen = sample_fraction(users, np.zeros(users.max() + 1), fraction, cfg.seed)
+            windows = np.flatnonzero(np.isin(self.loo.train_user, chosen))
+            torch.manual_seed(cfg.seed)
+            loss = NextItem(self.task.negatives, self.task.num_negatives)
+            module = self._module(copy.deepcopy(encoder).train(), loss, loss)
+            name = f"{encoder_name}-finetune-{fraction:g}"
+            trainer = make_trainer(cfg, self.ctx.run_dir, name, loop.max_epochs, monitor, "max", loop.patience)
+            size = min(loop.batch_size, len(windows))
+            train = batch_loader(self.loo.train, windows, size, shuffle=True, seed=cfg.seed)
+            trainer.fit(module, train, self.val)
+            val_score = float(trainer.checkpoint_callback.best_model_score)
+            tested = trainer.test(module, self.test, ckpt_path="best", verbose=False)[0]
+            metrics = {**{k: float(v) for k, v in tested.items()}, monitor: val_score, "epochs": trainer.current_epoch}
+            chosen_items = self.loo.train["items"][windows]
+            n_targets = int(((chosen_items[:, :-1] != 0) & (chosen_items[:, 1:] != 0)).sum())
+            rows.append(ResultRow(encoder_name, "finetune", fraction, n_targets, metrics, elapsed(started)))
+        return rows
+
+
+def pretext_with_head(cfg: DictConfig, encoder, run_dir) -> Pretext | None:
+    """The pretext of this run with its trained head restored from the last pretraining checkpoint."""
+    last = run_dir / "checkpoints" / "pretrain" / "last.ckpt"
+    pretext: Pretext = instantiate(cfg.pretext)
+    pretext.attach(encoder)
+    if last.is_file():
+        state = torch.load(last, map_location="cpu", weights_only=False)["state_dict"]
+        heads = {k.removeprefix("pretext."): v for k, v in state.items() if k.startswith("pretext.")}
+        pretext.load_state_dict(heads)
+    return pretext
+
+
+def _loaded_encoder(cfg: DictConfig, task: NextItemTask):
+    encoder = load_encoder(cfg.encoder_ckpt)[0]
+    if getattr(encoder, "max_len", task.window + 1) < task.window + 1:
+        raise ConfigError(
+            f"encoder_ckpt: the encoder reads at most {encoder.max_len} positions; task.window={task.window} needs "
+            f"{task.window + 1}"
+        )
+    return encoder
+
+
+def run_ranking(cfg: DictConfig, stage: str) -> float:
+    """`stage` is probe, finetune or pipeline, as for the labeled tasks; returns the sweep objective."""
+    from ssl_ads.stages.pretrain import pretrain
+
+    ctx, loo, task = ranking_context(cfg)
+    ranker = Ranker(ctx, loo, task)
+    fractions = list(cfg.label_fractions)
+    pretrained, head, pretrain_info = None, None, None
+    if cfg.encoder_ckpt:
+        pretrained = _loaded_encoder(cfg, task)
+        pretrain_info = {"encoder_ckpt": cfg.encoder_ckpt}
+    elif stage == "pipeline":
+        path, pretrain_info = pretrain(ctx)
+        if "epochs" in pretrain_info:
+            pretrained = load_encoder(path)[0]
+            head = pretext_with_head(cfg, pretrained, ctx.run_dir)
+        else:
+            Console().print("[yellow]pretext=none: only the from-scratch rows are computed[/]")
+    rows: list[ResultRow] = []
+    if stage == "pipeline" or pretrained is None:
+        scratch = ctx.fresh_encoder()
+        if stage in ("pipeline", "probe"):
+            rows += ranker.probe(scratch, "scratch", None)
+        if stage in ("pipeline", "finetune"):
+            rows += ranker.finetune(scratch, "scratch", fractions)
+    if pretrained is not None:
+        if stage in ("pipeline", "probe"):
+            rows += ranker.probe(pretrained, "pretrained", head)
+        if stage in ("pipeline", "finetune"):
+            rows += ranker.finetune(pretrained, "pretrained", fractions)
+    write_results(ctx.run_dir, stage, rows, ranking_protocol(cfg, ctx, loo, task), task.primary_metric, pretrain_info)
+    return sweep_objective(rows, task.primary_metric)
+
+
+def sweep_objective(rows: list[ResultRow], metric: str) -> float:
+    """Validation (never test) primary metric of the best row, for Hydra sweepers to maximise."""
+    return max((r.metrics[f"val_{metric}"] for r in rows), default=float("nan"))
+
+
+def ranking_protocol(cfg: DictConfig, ctx: StageContext, loo: LeaveOneOut, task: NextItemTask) -> dict:
+    meta = ctx.data.meta
+    return {
+        "dataset": meta["source"],
+        "task": task.name,
+        "metric": f"test {task.primary_metric}",
+        "split": (
+            f"leave-one-out on time-ordered histories: last event test, second-to-last validation, the rest train "
+            f"({len(loo.users)} users with >= 3 events; {loo.truncated_users} histories cut at dataset.max_len="
+            f"{meta['max_len']})"
+        ),
+        "inputs": f"the {task.window} events before the target; training windows of {task.window + 1}, stride "
+        f"{task.stride}",
+        "ranking": f"full catalogue ({meta['num_items'] - 2} items; pad/OOV excluded), seen items "
+        + ("excluded" if task.exclude_seen else "kept")
+        + f", K in {task.ks}",
+        "label_fractions": list(cfg.label_fractions),
+        "label_sampling": "fine-tuning reads the training windows of a seeded, nested share of users; probe = "
+        "the frozen model's own scores, no training",
+        "model_selection": f"fine-tuning: best epoch by val {task.primary_metric}; pretraining: last epoch",
+        "seeds": [int(cfg.seed)],
+    }

@@ -1,0 +1,45 @@
+"""`task=next_item`: full-catalogue next-item ranking with leave-one-out (the standard SASRec protocol).
+
+Not a labeled head on a user representation: the model scores every catalogue item after each
+history. `kind = "ranking"` routes the probe / finetune / pipeline stages to `ssl_ads.stages.ranking`.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from ssl_ads.tasks.base import Task
+from ssl_ads.tasks.ranking_metrics import DEFAULT_KS
+
+
+class NextItemTask(Task):
+    modality = "sequence"
+    kind = "ranking"
+    name = "next_item"
+
+    def __init__(
+        self,
+        window: int = 50,
+        stride: int | None = None,
+        ks: list[int] | None = None,
+        primary_k: int = 10,
+        exclude_seen: bool = False,
+        negatives: str = "full",
+        num_negatives: int = 1000,
+        eval_batch_size: int = 256,
+    ) -> None:
+        self.window = window
+        self.stride = stride or window
+        self.ks = sorted(ks or DEFAULT_KS)
+        if primary_k not in self.ks:
+            raise ValueError(f"task.primary_k ({primary_k}) must be one of task.ks {self.ks}")
+        self.primary_metric = f"ndcg@{primary_k}"
+        self.exclude_seen = exclude_seen
+        self.negatives = negatives
+        self.num_negatives = num_negatives
+        self.eval_batch_size = eval_batch_size
+        self.label = "next_item"
+
+    def make_head(self, dim: int) -> nn.Module:
+        """No head of its own: items are scored by the encoder's tied item embeddings (or the pretext's head)."""
+        return nn.Identity()

