@@ -23,6 +23,10 @@ _SIMPLE_TYPES = (int, float, str, bool)
 
 def validate_run_config(cfg: DictConfig, choices: dict[str, str | None]) -> None:
     """Raise ConfigError when a group node is malformed or the composition mixes modalities."""
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        settings = " ".join(f"{key}=..." for key in missing)
+        raise ConfigError(f"required config value(s) not set: {', '.join(missing)}; pass them as {settings}")
     for group in COMPONENT_GROUPS:
         node = cfg.get(group)
         if node is None or "_target_" not in node:

@@ -48,7 +48,8 @@ def test_encoder_checkpoint_carries_weights_vocabulary_and_config(pipeline_run):
     _, run_dir, _ = pipeline_run
     encoder, bundle = load_encoder(run_dir / "encoder.pt")
     assert not encoder.training
-    assert bundle["data_state"]["item_vocab"]["item_id"] and bundle["encoder_config"]["_target_"].endswith("SequenceTransformer")
+    assert bundle["data_state"]["item_vocab"]["item_id"]
+    assert bundle["encoder_config"]["_target_"].endswith("SequenceTransformer")
     assert bundle["dataset_config"]["n_users"] == 600
     # The Lightning checkpoint rebuilds the same encoder.
     from_ckpt, _ = load_encoder(run_dir / "checkpoints" / "pretrain" / "last.ckpt")

@@ -59,3 +59,9 @@ def test_unknown_group_choice_lists_options(cli):
     result = cli("pretrain", "encoder=lstm")
     assert result.returncode != 0
     assert "transformer" in result.stderr
+
+
+def test_missing_required_path_names_the_key(cli):
+    result = cli("pretrain", "dataset=movielens")
+    assert result.returncode == 2
+    assert "dataset.path" in result.stderr
