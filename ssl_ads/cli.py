@@ -88,6 +88,10 @@ def main(argv: list[str] | None = None) -> None:
         print(usage())
         return
     stage, rest = argv[0], argv[1:]
+    relaunched = [a.split("=", 1)[1] for a in argv if a.startswith("stage=")]
+    if stage not in STAGES and relaunched:
+        # A DDP worker relaunched by Lightning gets our rewritten argv: overrides ending in `stage=<name>`.
+        stage, rest = relaunched[-1], [a for a in argv if not a.startswith("stage=")]
     if stage not in STAGES:
         print(f"ssl-ads: unknown stage '{stage}'; choose one of: {', '.join(STAGES)}\n\n{usage()}", file=sys.stderr)
         sys.exit(2)
