@@ -87,11 +87,11 @@ def training_throughput(batch_size: int, steps: int, bf16: bool) -> dict:
     }
 
 
-def data_child(events: int, cache_dir: str) -> dict:
-    """Runs in a fresh process: simulate, featurize, then pretrain a few steps; report times and peak RSS."""
+def data_child(events: str, cache_dir: str) -> dict:
+    """Runs in a fresh process: simulate then featurize; report times and peak RSS (arguments arrive as text)."""
     from ssl_ads.data.sources.synthetic_sequences import SyntheticSequences
 
-    n_users = int(events / 1e6 * USERS_PER_MILLION_EVENTS)
+    n_users = int(float(events) / 1e6 * USERS_PER_MILLION_EVENTS)
     dataset = SyntheticSequences(n_users=n_users, n_items=2000, sessions_per_user_day=1.0, side_fields=[])
     started = time.perf_counter()
     dataset.source(Path(cache_dir))
@@ -112,7 +112,7 @@ def data_child(events: int, cache_dir: str) -> dict:
     }
 
 
-def pretrain_child(cache_dir: str, steps: int) -> dict:
+def pretrain_child(cache_dir: str, steps: str) -> dict:
     """Fresh process: memory-map featurized arrays and train `steps` masked-item steps; report peak RSS."""
     import numpy as np
 
@@ -128,7 +128,7 @@ def pretrain_child(cache_dir: str, steps: int) -> dict:
     optimizer = torch.optim.AdamW([*encoder.parameters(), *pretext.parameters()], lr=1e-3)
     loader = batch_loader({"items": items}, np.arange(len(items)), 256, shuffle=True)
     for done, batch in enumerate(loader):
-        if done == steps:
+        if done == int(steps):
             break
         pretext.loss(encoder, batch).backward()
         optimizer.step()

@@ -23,6 +23,8 @@ class LoopConfig:
     weight_decay: float = 0.0
     # Early stopping on the validation metric; 0 turns it off.
     patience: int = 0
+    # Exponential moving average of the weights (e.g. 0.99), validated, checkpointed and kept; null = off.
+    ema_decay: float | None = None
 
 
 @dataclass

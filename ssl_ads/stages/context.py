@@ -11,12 +11,13 @@ import pytorch_lightning as pl
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
+from pytorch_lightning.callbacks import EarlyStopping, EMAWeightAveraging, ModelCheckpoint, RichProgressBar
 from pytorch_lightning.loggers import CSVLogger
 from torch import nn
 
 from ssl_ads.data.featurized import Featurized
 from ssl_ads.data.split import RowSplit, split_rows
+from ssl_ads.errors import ConfigError
 from ssl_ads.stages.encoder_bundle import load_encoder, make_bundle
 
 
@@ -86,11 +87,20 @@ def make_trainer(
     patience: int = 0,
     progress: bool = True,
     extra_callbacks: tuple[pl.Callback, ...] = (),
+    ema_decay: float | None = None,
 ) -> pl.Trainer:
-    """A Lightning Trainer with checkpoints (best + last), CSV logs and a rich progress bar under `directory`."""
+    """A Lightning Trainer with checkpoints (best + last), CSV logs and a rich progress bar under `directory`.
+
+    With `ema_decay`, validation, checkpoints and the final weights use an exponential moving average of
+    the weights: it smooths the epoch-to-epoch noise that model selection would otherwise pick from.
+    """
     callbacks: list[pl.Callback] = [
         ModelCheckpoint(dirpath=directory / "checkpoints" / name, monitor=monitor, mode=mode, save_last=True)
     ]
+    if ema_decay is not None:
+        if not 0.0 < ema_decay < 1.0:
+            raise ConfigError(f"ema_decay must be in (0, 1) or null, got {ema_decay}")
+        callbacks.append(EMAWeightAveraging(decay=ema_decay))
     if patience > 0:
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=patience))
     callbacks.extend(extra_callbacks)

@@ -105,7 +105,10 @@ class Downstream:
     def _fit_and_test(self, module, arrays, labeled, loop, name: str, progress: bool) -> dict[str, float]:
         cfg = self.ctx.cfg
         monitor = f"val_{self.task.primary_metric}"
-        trainer = make_trainer(cfg, self.ctx.run_dir, name, loop.max_epochs, monitor, "max", loop.patience, progress)
+        trainer = make_trainer(
+            cfg, self.ctx.run_dir, name, loop.max_epochs, monitor, "max", loop.patience, progress,
+            ema_decay=loop.ema_decay,
+        )  # fmt: skip
         batch_size = min(loop.batch_size, len(labeled))
         train = batch_loader(arrays, labeled, batch_size, shuffle=True, seed=cfg.seed)
         val = batch_loader(arrays, self.val, 1024, shuffle=False)

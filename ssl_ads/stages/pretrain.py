@@ -35,8 +35,9 @@ def pretrain(ctx: StageContext, callbacks: tuple[pl.Callback, ...] = ()) -> tupl
         loop = cfg.pretrain
         monitor = "val_pretext_loss"
         trainer = make_trainer(
-            cfg, ctx.run_dir, "pretrain", loop.max_epochs, monitor, "min", loop.patience, True, callbacks
-        )
+            cfg, ctx.run_dir, "pretrain", loop.max_epochs, monitor, "min", loop.patience, True, callbacks,
+            loop.ema_decay,
+        )  # fmt: skip
         train = batch_loader(ctx.arrays, ctx.split.train, loop.batch_size, shuffle=True, seed=cfg.seed)
         val = batch_loader(ctx.arrays, ctx.split.val, loop.batch_size, shuffle=False)
         trainer.fit(module, train, val, ckpt_path=resume_checkpoint(cfg, ctx.run_dir))

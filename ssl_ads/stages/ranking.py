@@ -97,7 +97,9 @@ class Ranker:
             loss = NextItem(self.task.negatives, self.task.num_negatives)
             module = self._module(copy.deepcopy(encoder).train(), loss, loss)
             name = f"{encoder_name}-finetune-{fraction:g}"
-            trainer = make_trainer(cfg, self.ctx.run_dir, name, loop.max_epochs, monitor, "max", loop.patience)
+            trainer = make_trainer(
+                cfg, self.ctx.run_dir, name, loop.max_epochs, monitor, "max", loop.patience, ema_decay=loop.ema_decay
+            )
             size = min(loop.batch_size, len(windows))
             train = batch_loader(self.loo.train, windows, size, shuffle=True, seed=cfg.seed)
             trainer.fit(module, train, self.val)

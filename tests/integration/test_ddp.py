@@ -35,8 +35,7 @@ def test_ddp_pretraining_runs_on_two_cpu_processes_and_learns(cli, tmp_path):
     result = cli(
         "pretrain",
         "experiment=tiny",
-        "trainer.strategy=ddp",
-        "trainer.devices=2",
+        "trainer=ddp",
         "pretrain.max_epochs=4",
         "dataset.n_users=800",
         timeout=600,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 from hydra.utils import instantiate
@@ -297,6 +298,63 @@ def test_featurize_end_to_end(tmp_path):
     assert arrays.num_rows == 2
     labelled = cases[0][0].featurize(tmp_path / "cache")
     assert labelled.rows.get_column("conversion").to_list() == [1, 0, 1]
+
+
+BAD_ROW = 50
+
+
+def many_events(n: int = 3000, seed: int = 0) -> pl.DataFrame:
+    """Events over five days in no particular order, with exact duplicates, time ties and one row missing its ad."""
+    rng = np.random.default_rng(seed)
+    ts = T0 // 86_400 * 86_400 + rng.integers(0, 5 * 86_400, n) // 600 * 600  # 10-minute steps: ties
+    frame = pl.DataFrame(
+        {
+            "uid": rng.integers(0, 300, n),
+            "ad": rng.integers(0, 300, n),
+            "ts": ts,
+            "cat": rng.choice(["x", "y", "z"], n),
+            "price": rng.random(n).round(2),
+        }
+    )
+    frame = pl.concat([frame, frame.slice(0, 40)])  # duplicates, dropped by dedup
+    return frame.with_columns(pl.when(pl.int_range(pl.len()) != BAD_ROW).then(pl.col("ad")).alias("ad"))
+
+
+def test_partitioned_parquet_folder_featurizes_like_one_file(tmp_path):
+    frame = many_events()
+    frame.write_parquet(tmp_path / "events.parquet")
+    # hive layout day=YYYY-MM-DD/part-K.parquet, two files a day; each keeps the rows' relative order,
+    # so events tied in time (always the same day) keep their order, as in the single file
+    days = frame.with_columns(pl.from_epoch("ts").dt.date().alias("_day"), pl.int_range(pl.len()).alias("_i"))
+    for (day,), part in days.group_by("_day", maintain_order=True):
+        folder = tmp_path / "parts" / f"day={day}"
+        folder.mkdir(parents=True)
+        half = part.height // 2
+        for k, chunk in enumerate((part.slice(0, half), part.slice(half))):
+            chunk.drop("_day", "_i").write_parquet(folder / f"part-{k}.parquet")
+            if BAD_ROW in chunk.get_column("_i"):  # where the row missing its ad landed: file and row in it
+                bad_at = (f"day={day}/part-{k}.parquet", chunk.get_column("_i").index_of(BAD_ROW) + 1)
+    assert len(list((tmp_path / "parts").rglob("*.parquet"))) == 10
+    write_lines(tmp_path / "labels.csv", ["uid,conversion", *[f"{u},{u % 3 == 0:d}" for u in range(300)]])
+    kwargs = {"labels_path": str(tmp_path / "labels.csv"), "min_user_interactions": 6, "min_item_interactions": 6}
+    one = events_dataset(tmp_path / "events.parquet", max_len=8, **kwargs).featurize(tmp_path / "cache")
+    parts = events_dataset(tmp_path / "parts", max_len=8, **kwargs).featurize(tmp_path / "cache")
+    assert one.meta["cache_dir"] != parts.meta["cache_dir"]  # each was really built from its own files
+    assert one.inputs.keys() == parts.inputs.keys() == {"items", "category"}
+    for name in one.inputs:
+        np.testing.assert_array_equal(np.asarray(one.inputs[name]), np.asarray(parts.inputs[name]), err_msg=name)
+    assert_frame_equal(one.rows, parts.rows)
+    assert (one.state, one.encoder_kwargs) == (parts.state, parts.encoder_kwargs)
+    for key in ("num_users", "num_events", "num_items", "oov_events"):
+        assert one.meta[key] == parts.meta[key], key
+    one_report, parts_report = one.meta["quarantine"], parts.meta["quarantine"]
+    assert one_report["n_rows"] == parts_report["n_rows"] == frame.height
+    assert one_report["removed"] == parts_report["removed"]
+    assert one_report["removed"]["duplicates"] == 40 and one_report["removed"]["k_core_events"] > 0
+    # the bad row is set aside in both, named by its row in the one file or by file and row in the folder
+    assert pl.read_parquet(one_report["path"]).select("_line", "reason").rows() == [(BAD_ROW + 1, "missing item_id")]
+    assert pl.read_parquet(parts_report["path"]).select("_file", "_line").rows() == [bad_at]
+    assert one.rows.get_column("length").max() == 8 and one.num_rows > 100
 
 
 @pytest.mark.parametrize("name", ["events_file", "movielens", "taobao"])

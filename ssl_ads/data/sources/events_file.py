@@ -6,6 +6,7 @@ column names and the timestamp encoding; `columns` and `timestamp_format` absorb
 
 from __future__ import annotations
 
+from itertools import accumulate
 from pathlib import Path
 
 import polars as pl
@@ -15,6 +16,7 @@ from ssl_ads.data.sequence_source import EVENT_COLUMNS, SequenceDataset, Sequenc
 from ssl_ads.data.sources.common import (
     N_FIELDS,
     READER_VERSION,
+    as_int,
     as_seconds,
     clean_events,
     collect,
@@ -86,16 +88,19 @@ class EventsFile(SequenceDataset):
 
     def source(self, cache_dir: Path) -> SequenceSource:
         path = existing_path(self.path)
-        raw = self._read_raw(path)
-        sources = {name: self._file_column(name, raw, path) for name in self.canonical_columns()}
-        require_rows(raw, path)
+        raw, schema, fmt = self._read_raw(path)
+        sources = {name: self._file_column(name, schema, path) for name in self.canonical_columns()}
+        require_rows(collect(raw.select(pl.len()), path, fmt).item(), path)
+        values = {name: RAW + src for name, src in sources.items() if name != "timestamp"}
         parsed = raw.with_columns(
-            [self._parse_timestamp(raw, sources["timestamp"])]
-            + [_parse_value(raw, RAW + src).alias(name) for name, src in sources.items() if name != "timestamp"]
+            self._parse_timestamp(schema, sources["timestamp"]),
+            *[expr.alias(name) for name, expr in _parse_values(raw, schema, values, path, fmt).items()],
         )
+        # `parsed` is lazy for parquet: the streaming engine reads only the mapped columns, and raw fields
+        # are kept for the bad rows only
         good, report = quarantine_rows(
             parsed,
-            self._checks(raw, sources),
+            self._checks(schema, sources),
             source=path,
             cache_dir=cache_dir,
             key=self.fingerprint(),
@@ -120,51 +125,53 @@ class EventsFile(SequenceDataset):
             quarantine=source_report(report, removed),
         )
 
-    def _read_raw(self, path: Path) -> pl.DataFrame:
-        """The file's columns as `raw_<name>` plus `_file` and `_line` (CSV: line in file; parquet: row)."""
+    def _read_raw(self, path: Path) -> tuple[pl.LazyFrame, pl.Schema, str]:
+        """The file's columns as `raw_<name>` plus `_file` and `_line` (CSV: line in file; parquet: row),
+        their schema and the format.
+
+        Parquet stays a lazy scan (nothing is read here but the schema); CSV is read now, because its
+        line numbers come from a second pass over the raw lines that is matched to the parsed records.
+        """
         files, fmt = data_files(path)
+        frame = _scan_parquet_rows(files, path) if fmt == "parquet" else self._read_csv(files, path).lazy()
+        columns = collect(frame.head(0), path, fmt).columns  # a broken file fails here, named
+        internal = {FILE, LINE, "_record", N_FIELDS, "_blank"}
+        frame = frame.rename({c: RAW + c for c in columns if c not in internal})
+        return frame, frame.collect_schema(), fmt
+
+    def _read_csv(self, files: list[Path], path: Path) -> pl.DataFrame:
+        """Every CSV record as text fields, with the line (and file) where it starts."""
         root = root_of(path)
         many = len(files) > 1  # only a folder carries a per-row file name
-        names, file_paths = [str(f) for f in files], FILE if many else None
-        if fmt == "parquet":
-            scan = pl.scan_parquet(names, hive_partitioning=path.is_dir(), include_file_paths=file_paths)
-        else:
-            scan = pl.scan_csv(
-                names,
-                separator=self.separator,
-                infer_schema=False,
-                truncate_ragged_lines=True,
-                include_file_paths=file_paths,
-            )
-        scan = scan.with_columns(relative_file_column(root)) if many else scan
-        if fmt == "parquet":
-            line = per_file(pl.int_range(1, pl.len() + 1, dtype=pl.Int64), files).alias(LINE)
-            frame = collect(scan.with_columns(line), path, fmt)
-        else:
-            frame = collect(scan, path, fmt)
-            lines = collect(csv_record_lines(files, root, self.separator), path, fmt)
-            if lines.height == frame.height:  # one record start per row, both in file order
-                frame = frame.hstack(lines.drop(FILE, "_record", strict=False))
-            else:  # a stray quote read differently by the line scan and the parser: lines after it are approximate
-                record = per_file(pl.int_range(pl.len(), dtype=pl.Int64), files).alias("_record")
-                keys = [FILE, "_record"] if many else ["_record"]
-                frame = frame.with_columns(record).join(lines, on=keys, how="left", maintain_order="left")
-        internal = {FILE, LINE, "_record", N_FIELDS, "_blank"}
-        return frame.rename({c: RAW + c for c in frame.columns if c not in internal})
+        scan = pl.scan_csv(
+            [str(f) for f in files],
+            separator=self.separator,
+            infer_schema=False,
+            truncate_ragged_lines=True,
+            include_file_paths=FILE if many else None,
+        )
+        frame = collect(scan.with_columns(relative_file_column(root)) if many else scan, path, "csv")
+        lines = collect(csv_record_lines(files, root, self.separator), path, "csv")
+        if lines.height == frame.height:  # one record start per row, both in file order
+            return frame.hstack(lines.drop(FILE, "_record", strict=False))
+        # a stray quote read differently by the line scan and the parser: lines after it are approximate
+        record = per_file(pl.int_range(pl.len(), dtype=pl.Int64), files).alias("_record")
+        keys = [FILE, "_record"] if many else ["_record"]
+        return frame.with_columns(record).join(lines, on=keys, how="left", maintain_order="left")
 
-    def _file_column(self, name: str, raw: pl.DataFrame, path: Path) -> str:
+    def _file_column(self, name: str, schema: pl.Schema, path: Path) -> str:
         """The file column holding canonical column `name`, or a DataError listing what is there."""
         source = self.columns.get(name, name)
-        if RAW + source in raw.columns:
+        if RAW + source in schema:
             return source
         key = f"dataset.columns.{name}" if name in self.columns or name in EVENT_COLUMNS else "dataset.side_fields"
-        available = ", ".join(c[len(RAW) :] for c in raw.columns if c.startswith(RAW))
+        available = ", ".join(c[len(RAW) :] for c in schema.names() if c.startswith(RAW))
         raise DataError(f"{path}: column '{source}' ({key}) not found; available columns: {available}")
 
-    def _parse_timestamp(self, raw: pl.DataFrame, source: str) -> pl.Expr:
+    def _parse_timestamp(self, schema: pl.Schema, source: str) -> pl.Expr:
         """Unix seconds from a datetime, a date, a number, or a string (`timestamp_format` or numeric)."""
         column = pl.col(RAW + source)
-        dtype = raw.schema[RAW + source]
+        dtype = schema[RAW + source]
         if isinstance(dtype, pl.Datetime):
             parsed = column.dt.epoch("s")
         elif dtype == pl.Date:
@@ -178,11 +185,11 @@ class EventsFile(SequenceDataset):
             raise DataError(f"{self.path}: column '{source}' (dataset.columns.timestamp) has type {dtype}")
         return parsed.cast(pl.Int64).alias("timestamp")
 
-    def _checks(self, raw: pl.DataFrame, sources: dict[str, str]) -> dict[str, pl.Expr]:
+    def _checks(self, schema: pl.Schema, sources: dict[str, str]) -> dict[str, pl.Expr]:
         """Reasons a row is set aside, in the order they are reported."""
         checks: dict[str, pl.Expr] = {}
-        if N_FIELDS in raw.columns:  # CSV: blank lines and lines with the wrong number of fields
-            width = sum(c.startswith(RAW) for c in raw.columns)
+        if N_FIELDS in schema:  # CSV: blank lines and lines with the wrong number of fields
+            width = sum(c.startswith(RAW) for c in schema.names())
             checks["empty line"] = pl.col("_blank").fill_null(False)
             checks["wrong field count"] = (pl.col(N_FIELDS) != width).fill_null(False)
         for name in ["user_id", "item_id", *self.side_fields]:
@@ -224,16 +231,58 @@ class EventsFile(SequenceDataset):
         return pl.scan_csv(names, separator=self.separator, infer_schema_length=None, schema_overrides=overrides)
 
 
-def _parse_value(raw: pl.DataFrame, column: str) -> pl.Series:
-    """Ids and side values: trimmed text becomes Int64 when the whole column is integers (as in parquet)."""
-    series = raw.get_column(column)
-    if series.dtype.is_integer():
-        return series.cast(pl.Int64)
-    if series.dtype != pl.String:
-        return series
-    values = raw.select(text(pl.col(column))).to_series()
-    integers = values.cast(pl.Int64, strict=False)
-    return integers if integers.null_count() == values.null_count() else values
+def _scan_parquet_rows(files: list[Path], path: Path) -> pl.LazyFrame:
+    """A lazy scan of the parquet file(s) with `_line`, the 1-based row within each file (and `_file`, the
+    file relative to `path`, for a folder of several).
+
+    The row number is the scan's running row index less the rows of the files before (read from the
+    files' footers), not a window over `_file`, so the streaming engine never holds a whole file.
+    """
+    names = [str(f) for f in files]
+    many = len(files) > 1
+    scan = pl.scan_parquet(
+        names,
+        hive_partitioning=path.is_dir(),
+        include_file_paths=FILE if many else None,
+        row_index_name=LINE,
+        row_index_offset=1,
+    )
+    line = pl.col(LINE).cast(pl.Int64)
+    if many:
+        counts = [collect(pl.scan_parquet(name).select(pl.len()), Path(name), "parquet").item() for name in names]
+        before = dict(zip(names, accumulate([0, *counts[:-1]]), strict=True))
+        line = line - pl.col(FILE).replace_strict(before, return_dtype=pl.Int64)
+    scan = scan.with_columns(line.alias(LINE))
+    return scan.with_columns(relative_file_column(root_of(path))) if many else scan
+
+
+def _parse_values(
+    raw: pl.LazyFrame, schema: pl.Schema, columns: dict[str, str], path: Path, fmt: str
+) -> dict[str, pl.Expr]:
+    """Ids and side values by output name: trimmed text becomes Int64 when the whole column is integers
+    (as in parquet); integer columns become Int64; anything else is kept.
+
+    Whether a text column is all integers is one aggregate pass over the text columns, so nothing else
+    of the file is materialized for it.
+    """
+    texts = {raw_name: text(pl.col(raw_name)) for raw_name in dict.fromkeys(columns.values())}
+    texts = {raw_name: expr for raw_name, expr in texts.items() if schema[raw_name] == pl.String}
+    integer = {}
+    if texts:
+        all_integers = [
+            (expr.cast(pl.Int64, strict=False).null_count() == expr.null_count()).alias(raw_name)
+            for raw_name, expr in texts.items()
+        ]
+        integer = collect(raw.select(all_integers), path, fmt).row(0, named=True)
+    parsed = {}
+    for name, raw_name in columns.items():
+        if schema[raw_name].is_integer():
+            parsed[name] = pl.col(raw_name).cast(pl.Int64)
+        elif raw_name in texts:
+            parsed[name] = as_int(texts[raw_name]) if integer[raw_name] else texts[raw_name]
+        else:
+            parsed[name] = pl.col(raw_name)
+    return parsed
 
 
 def _check_label_users(labels: pl.DataFrame, user_dtype: pl.DataType, path: Path, column: str) -> pl.DataFrame:
