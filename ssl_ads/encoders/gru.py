@@ -26,8 +26,9 @@ class SequenceGRU(SequenceEncoder):
         layers: int = 1,
         dropout: float = 0.2,
         pooling: str = "last",
+        repeat_bias: bool = False,
     ) -> None:
-        super().__init__(num_items=num_items, dim=dim, pooling=pooling)
+        super().__init__(num_items=num_items, dim=dim, pooling=pooling, repeat_bias=repeat_bias)
         self.max_len = max_len
         # A GRU reads left to right: it is causal whatever a pretext asks for.
         self.causal = True

@@ -19,7 +19,7 @@ class SequenceEncoder(nn.Module):
 
     modality = "sequence"
 
-    def __init__(self, num_items: int, dim: int, pooling: str) -> None:
+    def __init__(self, num_items: int, dim: int, pooling: str, repeat_bias: bool = False) -> None:
         super().__init__()
         if pooling not in ("mean", "last"):
             raise ValueError(f"encoder.pooling must be 'mean' or 'last', got {pooling!r}")
@@ -27,6 +27,8 @@ class SequenceEncoder(nn.Module):
         self.dim = dim
         self.pooling = pooling
         self.item_embedding = nn.Embedding(num_items + 1, dim, padding_idx=PAD_ID)
+        # Learned score shift for items already in the history read (see ssl_ads.encoders.repeat_bias).
+        self.repeat_weight = nn.Parameter(torch.zeros(())) if repeat_bias else None
 
     @property
     def mask_id(self) -> int:
@@ -43,9 +45,18 @@ class SequenceEncoder(nn.Module):
         mask = batch["mask"].unsqueeze(-1).to(states.dtype)
         return (states * mask).sum(1) / mask.sum(1).clamp_min(1.0)
 
-    def item_logits(self, states: Tensor) -> Tensor:
-        """Scores of every catalogue item (pad/OOV/mask excluded later by the caller), tied embeddings."""
-        return states @ self.item_embedding.weight[: self.num_items].T
+    def item_logits(self, states: Tensor, seen: Tensor | None = None) -> Tensor:
+        """Scores of every catalogue item (pad/OOV/mask excluded later by the caller), tied embeddings.
+
+        `seen [N, num_items]` marks items already in the history each state read (repeat bias, if enabled).
+        """
+        return self.repeat_adjusted(states @ self.item_embedding.weight[: self.num_items].T, seen)
+
+    def repeat_adjusted(self, scores: Tensor, seen: Tensor | None) -> Tensor:
+        """`scores` plus the learned repeat weight wherever `seen` is true (unchanged when disabled)."""
+        if self.repeat_weight is None or seen is None:
+            return scores
+        return scores + self.repeat_weight.to(scores.dtype) * seen.to(scores.dtype)
 
 
 def attention_mask(mask: Tensor, causal: bool) -> Tensor:

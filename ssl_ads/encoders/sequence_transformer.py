@@ -28,8 +28,9 @@ class SequenceTransformer(SequenceEncoder):
         attn_dropout: float = 0.0,
         causal: bool = False,
         pooling: str = "mean",
+        repeat_bias: bool = False,
     ) -> None:
-        super().__init__(num_items=num_items, dim=dim, pooling=pooling)
+        super().__init__(num_items=num_items, dim=dim, pooling=pooling, repeat_bias=repeat_bias)
         if dim % heads:
             raise ValueError(f"encoder.dim ({dim}) must be divisible by encoder.heads ({heads})")
         self.max_len = max_len

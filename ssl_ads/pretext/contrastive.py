@@ -15,7 +15,7 @@ from torch import Tensor
 
 from ssl_ads.encoders.sequence_base import SequenceEncoder
 from ssl_ads.pretext.base import Pretext
-from ssl_ads.pretext.next_item import NextItem, shift
+from ssl_ads.pretext.next_item import causal_seen, last_state_scores, shift
 from ssl_ads.pretext.sampled_softmax import check_negatives, item_loss
 from ssl_ads.pretext.sequence_augment import AUGMENTATIONS, augment
 
@@ -64,7 +64,8 @@ class Contrastive(Pretext):
         total = torch.zeros((), device=batch["items"].device)
         if self.next_item_weight > 0:
             states = encoder(inputs, causal=True)
-            loss = item_loss(encoder, states[valid], targets[valid], self.negatives, self.num_negatives)
+            seen = causal_seen(inputs["items"], valid)
+            loss = item_loss(encoder, states[valid], targets[valid], self.negatives, self.num_negatives, seen)
             total = total + self.next_item_weight * loss
         if self.contrastive_weight > 0:
             total = total + self.contrastive_weight * self.view_loss(encoder, inputs)
@@ -81,7 +82,7 @@ class Contrastive(Pretext):
         return info_nce(first, second, self.temperature, self.similarity)
 
     def score_next(self, encoder: SequenceEncoder, history: dict[str, Tensor]) -> Tensor:
-        return NextItem.score_next(self, encoder, history)  # type: ignore[arg-type]
+        return last_state_scores(encoder, history)
 
 
 def info_nce(first: Tensor, second: Tensor, temperature: float, similarity: str = "dot") -> Tensor:

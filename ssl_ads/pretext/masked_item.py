@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ssl_ads.encoders.repeat_bias import seen_by_position
 from ssl_ads.encoders.sequence_base import OOV_ID, PAD_ID, SequenceEncoder
 from ssl_ads.pretext.base import Pretext
 
@@ -50,7 +51,12 @@ class MaskedItem(Pretext):
         for name in self.side_heads:  # 0 is the side fields' padding id: "unknown" at a masked position
             inputs[name] = batch[name].masked_fill(chosen, 0)
         hidden = self.transform(encoder(inputs)[chosen])
-        logits = encoder.item_logits(hidden) + self.output_bias
+        seen = None
+        if encoder.repeat_weight is not None:  # the items the encoder could read: not the [MASK]ed ones
+            visible = corrupted.masked_fill(corrupted == encoder.mask_id, PAD_ID)
+            catalogue = torch.arange(encoder.num_items, device=items.device)
+            seen = seen_by_position(visible, chosen, catalogue, causal=False)
+        logits = encoder.item_logits(hidden, seen) + self.output_bias
         logits[:, PAD_ID] = torch.finfo(logits.dtype).min
         loss = F.cross_entropy(logits, items[chosen])
         if self.side_weight > 0:

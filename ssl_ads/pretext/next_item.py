@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
+from ssl_ads.encoders.repeat_bias import seen_by_position, seen_in_history
 from ssl_ads.encoders.sequence_base import OOV_ID, SequenceEncoder
 from ssl_ads.pretext.base import Pretext
 from ssl_ads.pretext.sampled_softmax import check_negatives, item_loss
@@ -26,11 +27,24 @@ class NextItem(Pretext):
     def loss(self, encoder: SequenceEncoder, batch: dict[str, Tensor]) -> Tensor:
         inputs, targets, valid = shift(batch)
         states = encoder(inputs, causal=True)
-        return item_loss(encoder, states[valid], targets[valid], self.negatives, self.num_negatives)
+        seen = causal_seen(inputs["items"], valid)
+        return item_loss(encoder, states[valid], targets[valid], self.negatives, self.num_negatives, seen)
 
     def score_next(self, encoder: SequenceEncoder, history: dict[str, Tensor]) -> Tensor:
         """Scores `[B, num_items]` of the item following each (left-padded) history."""
-        return encoder.item_logits(encoder(history, causal=True)[:, -1])
+        return last_state_scores(encoder, history)
+
+
+def last_state_scores(encoder: SequenceEncoder, history: dict[str, Tensor]) -> Tensor:
+    """Next-item scores from the last causal state, with the repeat bias over the whole history."""
+    states = encoder(history, causal=True)[:, -1]
+    seen = seen_in_history(history["items"], encoder.num_items) if encoder.repeat_weight is not None else None
+    return encoder.item_logits(states, seen)
+
+
+def causal_seen(items: Tensor, valid: Tensor):
+    """`candidates -> [N, C]` flags of items in each valid position's causal history (for `item_loss`)."""
+    return lambda candidates: seen_by_position(items, valid, candidates, causal=True)
 
 
 def shift(batch: dict[str, Tensor]) -> tuple[dict[str, Tensor], Tensor, Tensor]:

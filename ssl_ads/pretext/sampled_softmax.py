@@ -8,6 +8,8 @@ memory is set by the batch, not the catalogue, so a 1 M-item catalogue trains in
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -25,13 +27,24 @@ def check_negatives(negatives: str, num_negatives: int) -> None:
 
 
 def item_loss(
-    encoder: SequenceEncoder, states: Tensor, targets: Tensor, negatives: str = "full", num_negatives: int = 1000
+    encoder: SequenceEncoder,
+    states: Tensor,
+    targets: Tensor,
+    negatives: str = "full",
+    num_negatives: int = 1000,
+    seen: Callable[[Tensor], Tensor] | None = None,
 ) -> Tensor:
-    """Mean cross-entropy of `targets [N]` given `states [N, D]`, scored with the tied item embeddings."""
+    """Mean cross-entropy of `targets [N]` given `states [N, D]`, scored with the tied item embeddings.
+
+    `seen(candidates)` gives `[N, C]` bool for sorted unique candidate ids: the candidate is in the history
+    the state read. It feeds the encoder's repeat bias (ssl_ads.encoders.repeat_bias); None leaves it out.
+    """
     if states.shape[0] == 0:
         return states.sum() * 0.0
+    use_seen = seen is not None and encoder.repeat_weight is not None
     if negatives == "full":
-        logits = encoder.item_logits(states)
+        catalogue = torch.arange(encoder.num_items, device=states.device)
+        logits = encoder.item_logits(states, seen(catalogue) if use_seen else None)
         logits[:, PAD_ID] = torch.finfo(logits.dtype).min
         return F.cross_entropy(logits, targets)
     table = encoder.item_embedding.weight
@@ -40,8 +53,15 @@ def item_loss(
         sampled = torch.randint(OOV_ID + 1, high, (num_negatives,), device=states.device)
         positive = (states * table[targets]).sum(-1, keepdim=True)
         negative = states @ table[sampled].T
+        if use_seen:
+            candidates = torch.unique(torch.cat([targets, sampled]))
+            flags = seen(candidates)
+            target_slot = torch.searchsorted(candidates, targets)[:, None]
+            positive = encoder.repeat_adjusted(positive, flags.gather(1, target_slot))
+            negative = encoder.repeat_adjusted(negative, flags[:, torch.searchsorted(candidates, sampled)])
         negative = negative.masked_fill(sampled[None, :] == targets[:, None], torch.finfo(negative.dtype).min)
         logits = torch.cat([positive, negative], dim=1)
         return F.cross_entropy(logits, torch.zeros_like(targets))
     candidates, label = torch.unique(targets, return_inverse=True)
-    return F.cross_entropy(states @ table[candidates].T, label)
+    logits = encoder.repeat_adjusted(states @ table[candidates].T, seen(candidates) if use_seen else None)
+    return F.cross_entropy(logits, label)

@@ -10,9 +10,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ssl_ads.encoders.repeat_bias import seen_in_history
 from ssl_ads.encoders.sequence_base import SequenceEncoder
 from ssl_ads.pretext.base import Pretext
 from ssl_ads.pretext.masked_item import MaskedItem
+from ssl_ads.pretext.next_item import last_state_scores
 
 
 def next_item_scores(pretext: Pretext | None, encoder: SequenceEncoder, history: dict[str, Tensor]) -> Tensor:
@@ -21,7 +23,7 @@ def next_item_scores(pretext: Pretext | None, encoder: SequenceEncoder, history:
         return pretext.score_next(encoder, history)
     if isinstance(pretext, MaskedItem):
         return masked_item_scores(pretext, encoder, history)
-    return encoder.item_logits(encoder(history, causal=True)[:, -1])
+    return last_state_scores(encoder, history)
 
 
 def masked_item_scores(pretext: MaskedItem, encoder: SequenceEncoder, history: dict[str, Tensor]) -> Tensor:
@@ -35,4 +37,5 @@ def masked_item_scores(pretext: MaskedItem, encoder: SequenceEncoder, history: d
     extended["items"][:, -1] = encoder.mask_id
     extended["mask"] = extended["items"] != 0
     states = encoder(extended)[:, -1]
-    return encoder.item_logits(pretext.transform(states)) + pretext.output_bias
+    seen = seen_in_history(items, encoder.num_items) if encoder.repeat_weight is not None else None
+    return encoder.item_logits(pretext.transform(states), seen) + pretext.output_bias
