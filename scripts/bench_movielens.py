@@ -8,6 +8,8 @@ of the whole run and of its training, and the exact command that reproduces it.
     python scripts/bench_movielens.py --data /tmp/pubdata/ml-100k
     python scripts/bench_movielens.py --data /tmp/pubdata/ml-100k --configs next_item --set pretrain.max_epochs=40
     python scripts/bench_movielens.py --data /tmp/pubdata/ml-100k --out DIR --reuse   # report finished runs
+    python scripts/bench_movielens.py --data /tmp/pubdata/ml-100k --configs none --set encoder.repeat_bias=false
+        # the ablation: the same SASRec without the learned repeat bias
 """
 
 from __future__ import annotations
