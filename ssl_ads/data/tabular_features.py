@@ -26,21 +26,31 @@ from ssl_ads.errors import DataError
 if TYPE_CHECKING:
     from ssl_ads.data.tabular_source import TabularDataset, TabularSource
 
-FEATURIZER_VERSION = 1
+FEATURIZER_VERSION = 2  # 2: train quantiles of every numeric column in the state (numeric embeddings)
 MISSING_ID = 0
 OOV_ID = 1
 FIRST_ID = 2
 SKEW_FOR_LOG = 2.0  # "auto": non-negative fields skewed beyond this get log1p (counts, money)
 CLIP = 5.0  # standardised values are clipped to ±CLIP so one outlier cannot dominate a batch
+QUANTILE_LEVELS = 65  # train quantiles kept per numeric column (levels 0, 1/64, ..., 1) for numeric embeddings
 
 
 def fit_state(train: pl.DataFrame, categorical: list[str], numeric: list[str], settings: dict[str, Any]) -> dict:
-    """Fit vocabularies and numeric transforms on the train rows only."""
-    return {
+    """Fit vocabularies and numeric transforms on the train rows only.
+
+    `numeric_quantiles` are the quantiles of every transformed numeric column (indicators included) over
+    the train rows: the bins of a piecewise-linear numeric embedding (`encoder.numeric_embedding`).
+    """
+    state = {
         "version": FEATURIZER_VERSION,
         "categorical": [_fit_categorical(train.get_column(c).cast(pl.String), settings) for c in categorical],
         "numeric": [_fit_numeric(train.get_column(c), settings) for c in numeric],
     }
+    _, num, _ = transform(train.select(numeric), {"categorical": [], "numeric": state["numeric"]})
+    levels = np.linspace(0.0, 1.0, QUANTILE_LEVELS)
+    quantiles = np.quantile(num, levels, axis=0).T if len(num) else np.zeros((num.shape[1], QUANTILE_LEVELS))
+    state["numeric_quantiles"] = [[float(v) for v in column] for column in quantiles]
+    return state
 
 
 def _fit_categorical(column: pl.Series, settings: dict[str, Any]) -> dict[str, Any]:
@@ -159,6 +169,7 @@ def build_arrays(source: TabularSource, dataset: TabularDataset, out: Path, stat
     np.save(out / "num.npy", num)
     rows = frame.select(
         pl.col("row_id") if "row_id" in frame.columns else pl.int_range(frame.height, dtype=pl.Int64).alias("row_id"),
+        *source.keys,
         *source.labels,
     )
     rows.write_parquet(out / "rows.parquet")
@@ -187,16 +198,25 @@ def build_arrays(source: TabularSource, dataset: TabularDataset, out: Path, stat
 def load_arrays(directory: Path) -> Featurized:
     """Memory-map the arrays so the table's size does not set the process's RAM."""
     meta = json.loads((directory / "meta.json").read_text())
+    state = json.loads((directory / "state.json").read_text())
     return Featurized(
         inputs={
             "cat": np.load(directory / "cat.npy", mmap_mode="r"),
             "num": np.load(directory / "num.npy", mmap_mode="r"),
         },
         rows=pl.read_parquet(directory / "rows.parquet"),
-        encoder_kwargs={"cardinalities": list(meta["cardinalities"]), "num_numeric": len(meta["numeric"])},
-        state=json.loads((directory / "state.json").read_text()),
+        encoder_kwargs=encoder_kwargs(meta, state),
+        state=state,
         meta={**meta, "cache_dir": str(directory)},
     )
+
+
+def encoder_kwargs(meta: dict, state: dict) -> dict:
+    """The encoder's data-derived constructor arguments (states fitted before version 2 have no quantiles)."""
+    kwargs = {"cardinalities": list(meta["cardinalities"]), "num_numeric": len(meta["numeric"])}
+    if state.get("numeric_quantiles") is not None:
+        kwargs["numeric_quantiles"] = state["numeric_quantiles"]
+    return kwargs
 
 
 def print_schema(meta: dict, console: Console | None = None) -> None:

@@ -28,6 +28,8 @@ class TabularSource:
     quarantine: dict | None = None
     # Human-readable notes on what the reader decided (inferred types, dropped id columns...).
     notes: list[str] = field(default_factory=list)
+    # Id columns kept beside the labels but never fed to a model (e.g. user_id, for `task.split_by`).
+    keys: list[str] = field(default_factory=list)
 
 
 class TabularDataset(Dataset):

@@ -23,8 +23,16 @@ class FieldTransformer(TabularEncoder):
         heads: int = 4,
         ff_dim: int = 128,
         dropout: float = 0.1,
+        numeric_embedding: str = "linear",
+        numeric_bins: int = 16,
+        frequencies: int = 16,
+        frequency_scale: float = 1.0,
+        numeric_quantiles: list[list[float]] | None = None,
     ) -> None:
-        super().__init__(cardinalities, num_numeric, dim, token_dim=dim)
+        super().__init__(
+            cardinalities, num_numeric, dim, dim, numeric_embedding, numeric_bins, frequencies, frequency_scale,
+            numeric_quantiles,
+        )  # fmt: skip
         if dim % heads:
             raise ValueError(f"encoder.dim ({dim}) must be divisible by encoder.heads ({heads})")
         self.cls = nn.Parameter(torch.randn(1, 1, dim) * dim**-0.5)

@@ -3,6 +3,10 @@
 A share of the fields is replaced with values drawn from their empirical marginals; from the corrupted
 row's representation the model predicts which fields were replaced (mask estimation, BCE) and the
 original value of every field (cross-entropy per categorical field, MSE per numeric field).
+
+With `contrastive_weight > 0` the SCARF objective joins in: the clean row and its corrupted copy are two
+views, and InfoNCE (`temperature`, in-batch negatives) on a projection of their embeddings is added to the
+loss with that weight (one more encoder pass per batch).
 """
 
 from __future__ import annotations
@@ -13,19 +17,36 @@ from torch import Tensor, nn
 
 from ssl_ads.encoders.tabular_base import TabularEncoder
 from ssl_ads.pretext.base import Pretext
+from ssl_ads.pretext.corruption_contrastive import info_nce
 from ssl_ads.pretext.field_corruption import corrupt_fields
 
 
 class MaskedFeature(Pretext):
     modality = "tabular"
 
-    def __init__(self, corruption_rate: float = 0.3, mask_weight: float = 1.0, hidden: int = 128) -> None:
+    def __init__(
+        self,
+        corruption_rate: float = 0.3,
+        mask_weight: float = 1.0,
+        hidden: int = 128,
+        contrastive_weight: float = 0.0,
+        temperature: float = 0.5,
+        projection_dim: int = 64,
+    ) -> None:
         super().__init__()
         if not 0.0 < corruption_rate < 1.0:
             raise ValueError(f"pretext.corruption_rate must be in (0, 1), got {corruption_rate}")
+        if contrastive_weight < 0 or temperature <= 0:
+            raise ValueError(
+                "pretext.contrastive_weight must be >= 0 and pretext.temperature > 0 "
+                f"({contrastive_weight}, {temperature})"
+            )
         self.corruption_rate = corruption_rate
         self.mask_weight = mask_weight
         self.hidden = hidden
+        self.contrastive_weight = contrastive_weight
+        self.temperature = temperature
+        self.projection_dim = projection_dim
 
     def attach(self, encoder: TabularEncoder) -> None:
         self.cardinalities = list(encoder.cardinalities)
@@ -33,12 +54,17 @@ class MaskedFeature(Pretext):
         self.mask_head = nn.Linear(self.hidden, encoder.num_fields)
         self.cat_head = nn.Linear(self.hidden, max(sum(self.cardinalities), 1))
         self.num_head = nn.Linear(self.hidden, encoder.num_numeric)
+        if self.contrastive_weight > 0:
+            self.projection = nn.Sequential(
+                nn.Linear(encoder.dim, encoder.dim), nn.ReLU(), nn.Linear(encoder.dim, self.projection_dim)
+            )
 
     def loss(self, encoder: TabularEncoder, batch: dict[str, Tensor]) -> Tensor:
         cat, num = batch["cat"].long(), batch["num"].float()
         cat_mask, num_mask, cat_c, num_c = corrupt_fields(cat, num, self.corruption_rate)
-        hidden = self.trunk(encoder.embed({**batch, "cat": cat_c, "num": num_c}))
-        return masked_feature_loss(
+        corrupted = encoder.embed({**batch, "cat": cat_c, "num": num_c})
+        hidden = self.trunk(corrupted)
+        loss = masked_feature_loss(
             self.mask_head(hidden),
             torch.cat([cat_mask, num_mask], dim=1),
             self.cat_head(hidden),
@@ -48,6 +74,11 @@ class MaskedFeature(Pretext):
             num,
             self.mask_weight,
         )
+        if self.contrastive_weight > 0:
+            clean = encoder.embed({**batch, "cat": cat, "num": num})
+            contrastive = info_nce(self.projection(clean), self.projection(corrupted), self.temperature)
+            loss = loss + self.contrastive_weight * contrastive
+        return loss
 
 
 def masked_feature_loss(

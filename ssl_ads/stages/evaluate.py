@@ -13,12 +13,19 @@ from hydra.utils import instantiate
 from torch import nn
 
 from ssl_ads.data.batches import batch_loader
-from ssl_ads.data.split import sample_fraction
-from ssl_ads.errors import DataError
+from ssl_ads.data.split import sample_fraction, split_groups
+from ssl_ads.errors import ConfigError, DataError
 from ssl_ads.stages.context import StageContext, make_trainer
 from ssl_ads.tasks.base import Task
 from ssl_ads.tasks.quality_gate import test_decisions, write_decisions
-from ssl_ads.training.downstream_module import DownstreamModule, FeatureInput
+from ssl_ads.training.downstream_module import (
+    DownstreamModule,
+    FeatureInput,
+    WideInputs,
+    head_features,
+    wide_features,
+)
+from ssl_ads.training.lbfgs_probe import fit_l2_probe, score_head
 
 
 @dataclass
@@ -40,6 +47,7 @@ class Downstream:
     def __init__(self, ctx: StageContext) -> None:
         self.ctx = ctx
         self.task: Task = instantiate(ctx.cfg.task)
+        apply_task_split(ctx, self.task)
         self.decisions: list[pl.DataFrame] = []  # quality-gate decisions (tasks with a `gate_threshold`)
         users = ctx.data.rows
         source = ctx.data.source
@@ -64,45 +72,119 @@ class Downstream:
     def labeled_rows(self, fraction: float) -> np.ndarray:
         return sample_fraction(self.train, self.labels, fraction, self.ctx.cfg.seed)
 
+    def validation_rows(self, fraction: float) -> np.ndarray:
+        """Rows that select the epoch: every validation row, or (`task.validation_labels=matched`) the same
+        stratified, seeded, nested fraction of them as of the train labels."""
+        if self.task.validation_labels == "matched":
+            return sample_fraction(self.val, self.labels, fraction, self.ctx.cfg.seed)
+        return self.val
+
+    def wide_inputs(self) -> WideInputs | None:
+        """The featurized inputs a wide & deep head reads beside the embedding (`task.wide`), tabular only."""
+        if not self.task.wide:
+            return None
+        if self.ctx.data.meta.get("modality") != "tabular":
+            raise ConfigError("task.wide=true needs tabular data (one-hot ids and numeric values)")
+        kwargs = self.ctx.data.encoder_kwargs
+        return WideInputs(kwargs["cardinalities"], kwargs["num_numeric"])
+
     def probe(self, encoder: nn.Module, encoder_name: str, fractions: list[float]) -> list[ResultRow]:
         """Embed every user once with the frozen encoder, then train one linear head per fraction."""
         cfg = self.ctx.cfg
         features = embed_all(self.ctx.prepare(encoder), self.ctx.arrays, batch_size=512)
-        train_features = features[self.ctx.split.train]
-        features = (features - train_features.mean(0)) / (train_features.std(0) + 1e-6)
+        wide = self.wide_inputs()
+        if wide is not None:
+            features = np.hstack([features, wide_features(wide, self.ctx.arrays)])
+        features = probe_features(encoder, features, self.ctx.split.train)
         arrays = {"features": features, "label": self.labels}
         rows = []
         for fraction in fractions:
             started = time.perf_counter()
             labeled = self.labeled_rows(fraction)
+            self.task.fit_class_weights(self.labels[labeled])
+            if self.task.probe_solver == "lbfgs":
+                metrics = self._fit_l2_probe(features, labeled, fraction)
+                rows.append(ResultRow(encoder_name, "probe", fraction, len(labeled), metrics, elapsed(started)))
+                continue
             torch.manual_seed(cfg.seed)
             head_input = FeatureInput(features.shape[1])
             module = DownstreamModule(head_input, self.task, cfg.probe.lr, cfg.probe.weight_decay)
             name = f"{encoder_name}-probe-{fraction:g}"
-            metrics = self._fit_and_test(module, arrays, labeled, cfg.probe, name, progress=False)
+            metrics = self._fit_and_test(module, arrays, labeled, fraction, cfg.probe, name, progress=False)
             rows.append(ResultRow(encoder_name, "probe", fraction, len(labeled), metrics, elapsed(started)))
         return rows
+
+    def _fit_l2_probe(self, features: np.ndarray, labeled: np.ndarray, fraction: float) -> dict[str, float]:
+        """`task.probe_solver=lbfgs`: the exact L2-regularised linear head, its strength chosen on validation."""
+        monitor = f"val_{self.task.primary_metric}"
+        head, l2, val_score = fit_l2_probe(self.task, features, self.labels, labeled, self.validation_rows(fraction))
+        test = torch.as_tensor(features[self.test], dtype=torch.float32)
+        metrics = score_head(self.task, head, test, torch.as_tensor(self.labels[self.test]))
+        return {**{f"test_{k}": v for k, v in metrics.items()}, monitor: val_score, "probe_l2": l2}
 
     def finetune(self, encoder: nn.Module, encoder_name: str, fractions: list[float]) -> list[ResultRow]:
         """Train a copy of the encoder end to end with the task head, per fraction."""
         cfg = self.ctx.cfg
         self.ctx.prepare(encoder)
         arrays = {**self.ctx.arrays, "label": self.labels}
+        # A smaller encoder learning rate and frozen first epochs protect pretrained features; a randomly
+        # initialised encoder has none to protect, so the scratch baseline trains with the plain recipe.
+        recipe = {"encoder_lr_scale": 1.0, "freeze_epochs": 0}
+        if encoder_name != "scratch":
+            recipe = {"encoder_lr_scale": self.task.encoder_lr_scale, "freeze_epochs": self.task.freeze_epochs}
+        probe_start = None
+        if encoder_name != "scratch" and self.task.finetune_head_init == "probe":
+            probe_start = self._head_features(encoder)
         rows = []
         for fraction in fractions:
             started = time.perf_counter()
             labeled = self.labeled_rows(fraction)
+            self.task.fit_class_weights(self.labels[labeled])
             torch.manual_seed(cfg.seed)
             # .train(): a loaded checkpoint comes in eval mode and Lightning keeps modules' modes (dropout off).
             module = DownstreamModule(
-                copy.deepcopy(encoder).train(), self.task, cfg.finetune.lr, cfg.finetune.weight_decay
+                copy.deepcopy(encoder).train(),
+                self.task,
+                cfg.finetune.lr,
+                cfg.finetune.weight_decay,
+                wide=self.wide_inputs(),
+                **recipe,
             )
+            if probe_start is not None:
+                self._start_from_probe(module.head, *probe_start, labeled, fraction)
             name = f"{encoder_name}-finetune-{fraction:g}"
-            metrics = self._fit_and_test(module, arrays, labeled, cfg.finetune, name, progress=True)
+            metrics = self._fit_and_test(module, arrays, labeled, fraction, cfg.finetune, name, progress=True)
             rows.append(ResultRow(encoder_name, "finetune", fraction, len(labeled), metrics, elapsed(started)))
         return rows
 
-    def _fit_and_test(self, module, arrays, labeled, loop, name: str, progress: bool) -> dict[str, float]:
+    def _head_features(self, encoder: nn.Module) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """What the fine-tuning head reads (encoder features, wide inputs), with its train-row mean and scale."""
+        features = embed_all(encoder, self.ctx.arrays, batch_size=512)
+        wide = self.wide_inputs()
+        if wide is not None:
+            features = np.hstack([features, wide_features(wide, self.ctx.arrays)])
+        train = features[self.ctx.split.train]
+        return features, train.mean(0), train.std(0) + 1e-6
+
+    def _start_from_probe(
+        self, head: nn.Module, features: np.ndarray, mean: np.ndarray, scale: np.ndarray, labeled, fraction: float
+    ) -> None:
+        """LP-FT (`task.finetune_head_init=probe`): the head starts at the exact L2 probe fitted on the same
+        labels and selected on the same validation rows, mapped from z-scored features back to raw ones."""
+        if not isinstance(head, nn.Linear):
+            raise ConfigError("task.finetune_head_init=probe needs a linear task head")
+        scaled = (features - mean) / scale
+        probe, _, _ = fit_l2_probe(self.task, scaled, self.labels, labeled, self.validation_rows(fraction))
+        # Columns constant on the train rows carry no weight (dividing by their ~0 scale would only add noise).
+        weight = probe.weight.detach().double() * torch.as_tensor(scale > 1e-5)
+        weight = weight / torch.as_tensor(scale, dtype=torch.float64)
+        with torch.no_grad():
+            head.weight.copy_(weight)
+            head.bias.copy_(probe.bias.double() - weight @ torch.as_tensor(mean, dtype=torch.float64))
+
+    def _fit_and_test(
+        self, module, arrays, labeled, fraction: float, loop, name: str, progress: bool
+    ) -> dict[str, float]:
         cfg = self.ctx.cfg
         monitor = f"val_{self.task.primary_metric}"
         trainer = make_trainer(
@@ -111,7 +193,7 @@ class Downstream:
         )  # fmt: skip
         batch_size = min(loop.batch_size, len(labeled))
         train = batch_loader(arrays, labeled, batch_size, shuffle=True, seed=cfg.seed)
-        val = batch_loader(arrays, self.val, 1024, shuffle=False)
+        val = batch_loader(arrays, self.validation_rows(fraction), 1024, shuffle=False)
         trainer.fit(module, train, val)
         val_score = float(trainer.checkpoint_callback.best_model_score)
         test = batch_loader(arrays, self.test, 1024, shuffle=False)
@@ -122,12 +204,37 @@ class Downstream:
         return {**{k: float(v) for k, v in tested.items()}, monitor: val_score}
 
 
+def apply_task_split(ctx: StageContext, task: Task) -> None:
+    """A task with `split_by` (e.g. fraud: user_id) replaces the run's row split by a split by that column,
+    before anything reads it, so pretraining and every downstream fit see the train groups only."""
+    column = getattr(task, "split_by", None)
+    if not column:
+        return
+    rows = ctx.data.rows
+    if column not in rows.columns:
+        raise DataError(
+            f"{ctx.data.source}: task.split_by='{column}' is not a column of the data's rows; "
+            f"available: {', '.join(rows.columns)}"
+        )
+    cfg = ctx.cfg
+    ctx.split = split_groups(rows.get_column(column).to_numpy(), cfg.val_share, cfg.test_share, cfg.seed)
+
+
+def probe_features(encoder: nn.Module, features: np.ndarray, train_rows: np.ndarray) -> np.ndarray:
+    """Features z-scored with train-row statistics (one L2 strength then suits every column), unless the
+    encoder sets `standardize_probe_features = False` because the relative scale of its columns is meant."""
+    if not getattr(encoder, "standardize_probe_features", True):
+        return features
+    train_features = features[train_rows]
+    return (features - train_features.mean(0)) / (train_features.std(0) + 1e-6)
+
+
 def embed_all(encoder: nn.Module, arrays: dict[str, np.ndarray], batch_size: int) -> np.ndarray:
-    """Frozen-encoder features for every row, in eval mode and without gradients."""
+    """Frozen-encoder features for every row (what a head reads), in eval mode and without gradients."""
     encoder.eval()
     rows = np.arange(len(next(iter(arrays.values()))))
     with torch.inference_mode():
-        chunks = [encoder.embed(batch) for batch in batch_loader(arrays, rows, batch_size, shuffle=False)]
+        chunks = [head_features(encoder, batch) for batch in batch_loader(arrays, rows, batch_size, shuffle=False)]
     return torch.cat(chunks).numpy().astype(np.float32)
 
 

@@ -63,10 +63,13 @@ def resume_checkpoint(cfg: DictConfig, run_dir: Path) -> str | None:
 
 
 def run(cfg: DictConfig) -> None:
+    from ssl_ads.stages.evaluate import apply_task_split
     from ssl_ads.stages.ranking import is_ranking, ranking_context
 
     # A ranking task (task=next_item) pretrains on leave-one-out training windows, never on its targets.
     ctx = ranking_context(cfg)[0] if is_ranking(cfg) else build_context(cfg)
+    if not is_ranking(cfg):  # a task that splits by group (fraud: by user) pretrains on its train groups only
+        apply_task_split(ctx, instantiate(cfg.task))
     path, metrics = pretrain(ctx)
     if rank_zero_only.rank != 0:
         return

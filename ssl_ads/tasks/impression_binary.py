@@ -18,6 +18,8 @@ from torchmetrics.classification import (
     BinarySensitivityAtSpecificity,
 )
 
+from ssl_ads.errors import ConfigError
+from ssl_ads.tasks.base import HEAD_INITS, PROBE_SOLVERS, VALIDATION_LABELS
 from ssl_ads.tasks.user_binary import UserBinaryTask
 
 EPS = 1e-7
@@ -60,6 +62,36 @@ class ImpressionBinaryTask(UserBinaryTask):
     modality = "tabular"
     primary_metric = "auroc"
 
+    def __init__(
+        self,
+        label: str = "conversion",
+        split_by: str | None = None,
+        validation_labels: str = "full",
+        wide: bool = False,
+        encoder_lr_scale: float = 1.0,
+        freeze_epochs: int = 0,
+        probe_solver: str = "adamw",
+        finetune_head_init: str = "random",
+    ) -> None:
+        super().__init__(label)
+        if probe_solver not in PROBE_SOLVERS:
+            raise ConfigError(f"task.probe_solver must be one of {PROBE_SOLVERS}, got {probe_solver!r}")
+        if finetune_head_init not in HEAD_INITS:
+            raise ConfigError(f"task.finetune_head_init must be one of {HEAD_INITS}, got {finetune_head_init!r}")
+        if validation_labels not in VALIDATION_LABELS:
+            raise ConfigError(f"task.validation_labels must be one of {VALIDATION_LABELS}, got {validation_labels!r}")
+        if encoder_lr_scale < 0 or freeze_epochs < 0:
+            raise ConfigError(
+                f"task.encoder_lr_scale and task.freeze_epochs must be >= 0 ({encoder_lr_scale}, {freeze_epochs})"
+            )
+        self.split_by = split_by
+        self.validation_labels = validation_labels
+        self.wide = wide
+        self.encoder_lr_scale = encoder_lr_scale
+        self.freeze_epochs = freeze_epochs
+        self.probe_solver = probe_solver
+        self.finetune_head_init = finetune_head_init
+
     def metrics(self) -> MetricCollection:
         return MetricCollection(
             {
@@ -72,12 +104,30 @@ class ImpressionBinaryTask(UserBinaryTask):
 
 
 class FraudTask(ImpressionBinaryTask):
-    """Bot traffic per impression: AUPRC and recall at a fixed false-positive rate."""
+    """Bot traffic per impression: AUPRC and recall at a fixed false-positive rate.
+
+    Bots are users: a random row split would put impressions of the same bot in train and test, and
+    per-user fields (`user_activity`) would let a model recognise the user instead of bot behaviour, so
+    the rows are split by `split_by` (the user id column) by default.
+    """
 
     primary_metric = "auprc"
 
-    def __init__(self, label: str = "is_bot", max_fpr: float = 0.01) -> None:
-        super().__init__(label)
+    def __init__(
+        self,
+        label: str = "is_bot",
+        max_fpr: float = 0.01,
+        split_by: str | None = "user_id",
+        validation_labels: str = "full",
+        wide: bool = False,
+        encoder_lr_scale: float = 1.0,
+        freeze_epochs: int = 0,
+        probe_solver: str = "adamw",
+        finetune_head_init: str = "random",
+    ) -> None:
+        super().__init__(
+            label, split_by, validation_labels, wide, encoder_lr_scale, freeze_epochs, probe_solver, finetune_head_init
+        )
         if not 0.0 < max_fpr < 1.0:
             raise ValueError(f"task.max_fpr must be in (0, 1), got {max_fpr}")
         self.max_fpr = max_fpr

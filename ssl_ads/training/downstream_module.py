@@ -1,12 +1,30 @@
-"""LightningModule for a downstream task: encoder (frozen features or fine-tuned) + the task's head."""
+"""LightningModule for a downstream task: encoder (frozen features or fine-tuned) + the task's head.
+
+Options (from the task config): a wide & deep head that also reads the featurized inputs (`WideInputs`),
+a smaller learning rate for the encoder than for the head, and a first few epochs with the encoder frozen
+(the head settles on the pretrained features before they move).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 
 from ssl_ads.tasks.base import Task
+
+
+def head_features(encoder: nn.Module, batch: dict[str, Tensor]) -> Tensor:
+    """What a downstream head reads from an encoder: its `features()` if it has them, else its embedding."""
+    features = getattr(encoder, "features", None)
+    return features(batch) if features is not None else encoder.embed(batch)
+
+
+def head_feature_dim(encoder: nn.Module) -> int:
+    return getattr(encoder, "feature_dim", encoder.dim)
 
 
 class FeatureInput(nn.Module):
@@ -20,19 +38,66 @@ class FeatureInput(nn.Module):
         return batch["features"]
 
 
+class WideInputs(nn.Module):
+    """The tabular inputs as a wide model reads them: one-hot categorical ids and the numeric values."""
+
+    def __init__(self, cardinalities: list[int], num_numeric: int) -> None:
+        super().__init__()
+        cards = torch.tensor([0, *cardinalities], dtype=torch.long)
+        self.register_buffer("offsets", cards.cumsum(0)[:-1], persistent=False)
+        self.num_ids = int(cards.sum())
+        self.dim = self.num_ids + num_numeric
+
+    def forward(self, batch: dict[str, Tensor]) -> Tensor:
+        ids = batch["cat"].long() + self.offsets
+        one_hot = torch.zeros(len(ids), self.num_ids, device=ids.device).scatter_(1, ids, 1.0)
+        return torch.cat([one_hot, batch["num"].float()], dim=1)
+
+
+def wide_features(wide: WideInputs, arrays: Mapping[str, np.ndarray], batch_size: int = 8192) -> np.ndarray:
+    """`WideInputs` of every row, as the probe's extra features."""
+    n = len(arrays["cat"])
+    chunks = []
+    for start in range(0, n, batch_size):
+        part = {k: torch.from_numpy(np.asarray(arrays[k][start : start + batch_size])) for k in ("cat", "num")}
+        chunks.append(wide(part).numpy())
+    return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros((0, wide.dim), np.float32)
+
+
 class DownstreamModule(pl.LightningModule):
-    def __init__(self, encoder: nn.Module, task: Task, lr: float, weight_decay: float) -> None:
+    def __init__(
+        self,
+        encoder: nn.Module,
+        task: Task,
+        lr: float,
+        weight_decay: float,
+        wide: WideInputs | None = None,
+        encoder_lr_scale: float = 1.0,
+        freeze_epochs: int = 0,
+    ) -> None:
         super().__init__()
         self.encoder = encoder
         self.task = task
-        self.head = task.make_head(encoder.dim)
+        self.wide = wide
+        self.head = task.make_head(head_feature_dim(encoder) + (wide.dim if wide is not None else 0))
         self.lr = lr
         self.weight_decay = weight_decay
+        self.encoder_lr_scale = encoder_lr_scale
+        self.freeze_epochs = freeze_epochs
         self.val_metrics = task.metrics().clone(prefix="val_")
         self.test_metrics = task.metrics().clone(prefix="test_")
 
     def forward(self, batch: dict[str, Tensor]) -> Tensor:
-        return self.head(self.encoder.embed(batch))
+        features = head_features(self.encoder, batch)
+        if self.wide is not None:
+            features = torch.cat([features, self.wide(batch)], dim=1)
+        return self.head(features)
+
+    def on_train_epoch_start(self) -> None:
+        # Parameters without a gradient are skipped by AdamW (no step, no weight decay) while frozen.
+        trainable = self.current_epoch >= self.freeze_epochs
+        for parameter in self.encoder.parameters():
+            parameter.requires_grad_(trainable)
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         loss = self.task.loss(self(batch), batch["label"])
@@ -56,4 +121,9 @@ class DownstreamModule(pl.LightningModule):
         self.test_metrics.reset()
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        encoder = list(self.encoder.parameters())
+        others = [p for name, p in self.named_parameters() if not name.startswith("encoder.")]
+        groups = [{"params": others, "lr": self.lr}]
+        if encoder:
+            groups.append({"params": encoder, "lr": self.lr * self.encoder_lr_scale})
+        return torch.optim.AdamW(groups, weight_decay=self.weight_decay)

@@ -10,6 +10,8 @@ import numpy as np
 import polars as pl
 import pytest
 
+from ssl_ads.training.lbfgs_probe import L2_GRID
+
 
 def _run_dir(root: Path, stage: str) -> Path:
     runs = list((root / "outputs" / stage).iterdir())
@@ -64,4 +66,30 @@ def test_text_file_with_the_frozen_pretrained_encoder(tmp_path, cli):
     metrics = json.loads((_run_dir(tmp_path, "probe") / "metrics.json").read_text())
     assert metrics["results"][0]["metrics"]["test_accuracy"] > 0.9  # the two voices are easy to tell apart
     assert "1 null/empty texts set aside" in metrics["protocol"]["inputs"]
+    assert len(list((tmp_path / "cache" / "text_embeddings").glob("*.npy"))) >= 1
+
+
+def test_reviews_best_experiment_runs_the_balanced_exact_probe_on_tfidf_and_minilm(tmp_path, cli):
+    rng = np.random.default_rng(1)
+    good = ["Love this dress, fits perfectly", "Beautiful soft fabric, great buy", "So comfortable, wear it daily"]
+    bad = ["Runs small and the seams ripped", "Poor quality, sending it back", "Itchy fabric, looked cheap"]
+    labels = (rng.random(120) < 0.8).astype(int)  # skewed, as the reviews are
+    texts = [(good if y else bad)[i % 3] + f" #{i}" for i, y in enumerate(labels)]
+    departments = rng.choice(["Dresses", "Tops"], size=120)
+    pl.DataFrame({"Title": ["Review"] * 120, "Review Text": texts, "Recommended IND": labels,
+                  "Department Name": departments}).write_parquet(tmp_path / "reviews.parquet")  # fmt: skip
+    args = ["probe", "experiment=reviews_best", f"dataset.path={tmp_path / 'reviews.parquet'}",
+            "label_fractions=[0.25,1.0]", "trainer.enable_progress_bar=false", "cache_dir=cache"]  # fmt: skip
+    result = cli(*args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run_dir = _run_dir(tmp_path, "probe")
+    config = (run_dir / ".hydra" / "config.yaml").read_text()
+    assert "ssl_ads.encoders.sentence_tfidf.SentenceTfidf" in config and "sentence_weight: 0.7" in config
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["protocol"]["loss"].startswith("balanced class weights")
+    assert metrics["protocol"]["model_selection"].startswith("probe: L2 strength from a grid")
+    for row in metrics["results"]:
+        assert row["metrics"]["test_accuracy"] > 0.9 and row["metrics"]["test_macro_f1"] > 0.85
+        assert row["metrics"]["probe_l2"] in L2_GRID  # the exact L2 probe, its strength chosen on validation
+    assert [r["n_labels"] for r in metrics["results"]] == [21, 84]  # 70 % of 120 rows train, a quarter labeled
     assert len(list((tmp_path / "cache" / "text_embeddings").glob("*.npy"))) >= 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ssl_ads.data.split import sample_fraction, split_rows
+from ssl_ads.data.split import sample_fraction, split_groups, split_rows
 from ssl_ads.errors import DataError
 
 
@@ -39,3 +39,22 @@ def test_bad_shares_are_clear_errors():
         split_rows(100, 0.6, 0.5, seed=0)
     with pytest.raises(DataError, match="too few"):
         split_rows(3, 0.1, 0.1, seed=0)
+
+
+def test_group_split_keeps_every_group_in_one_split_and_is_seeded():
+    rng = np.random.default_rng(0)
+    groups = rng.integers(0, 300, 6000)  # 300 users with ~20 rows each, interleaved
+    split = split_groups(groups, 0.1, 0.2, seed=5)
+    together = np.concatenate([split.train, split.val, split.test])
+    assert sorted(together) == list(range(len(groups)))
+    parts = [set(groups[rows]) for rows in (split.train, split.val, split.test)]
+    assert not (parts[0] & parts[1]) and not (parts[0] & parts[2]) and not (parts[1] & parts[2])
+    assert abs(len(split.val) / len(groups) - 0.1) < 0.02 and abs(len(split.test) / len(groups) - 0.2) < 0.02
+    again = split_groups(groups, 0.1, 0.2, seed=5)
+    assert np.array_equal(split.test, again.test)
+    assert not np.array_equal(split.test, split_groups(groups, 0.1, 0.2, seed=6).test)
+
+
+def test_group_split_with_too_few_groups_is_a_clear_error():
+    with pytest.raises(DataError, match="too few"):
+        split_groups(np.array([1, 1, 1, 2, 2]), 0.1, 0.1, seed=0)

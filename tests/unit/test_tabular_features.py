@@ -111,7 +111,13 @@ def test_featurize_fits_on_train_rows_only_and_reuses_a_given_state(tmp_path):
     cat = np.asarray(data.inputs["cat"])[:, 0]
     assert (cat[split.train] >= 2).all()  # every train value is in the vocabulary (each seen once)
     assert (cat[np.concatenate([split.val, split.test])] == OOV_ID).all()  # never fitted on held-out rows
-    assert data.encoder_kwargs == {"cardinalities": [2 + len(split.train)], "num_numeric": 1}
+    kwargs = data.encoder_kwargs
+    assert (kwargs["cardinalities"], kwargs["num_numeric"]) == ([2 + len(split.train)], 1)
+    # the numeric embeddings' bins: quantiles of the standardised train values only
+    spec = data.state["numeric"][0]
+    train_scaled = (np.sort(frame.get_column("value").to_numpy()[split.train]) - spec["center"]) / spec["scale"]
+    assert kwargs["numeric_quantiles"][0][0] == pytest.approx(train_scaled[0], abs=1e-5)
+    assert kwargs["numeric_quantiles"][0][-1] == pytest.approx(train_scaled[-1], abs=1e-5)
     train_values = frame.get_column("value").to_numpy()[split.train]
     assert data.state["numeric"][0]["center"] == pytest.approx(train_values.mean())
     # a new table through the saved state maps identically (what a checkpoint's featurizer does)
@@ -126,3 +132,12 @@ def test_bad_featurizer_settings_name_the_key():
         TabularDataset(numeric_transform="zscore")
     with pytest.raises(ConfigError, match="min_count"):
         TabularDataset(min_count=0)
+
+
+def test_encoder_kwargs_of_a_state_fitted_before_numeric_quantiles():
+    from ssl_ads.data.tabular_features import encoder_kwargs
+
+    meta = {"cardinalities": [4, 3], "numeric": ["x", "x_missing"]}
+    assert encoder_kwargs(meta, {"categorical": [], "numeric": []}) == {"cardinalities": [4, 3], "num_numeric": 2}
+    with_quantiles = encoder_kwargs(meta, {"numeric_quantiles": [[0.0, 1.0], [0.0, 0.0]]})
+    assert with_quantiles["numeric_quantiles"] == [[0.0, 1.0], [0.0, 0.0]]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 import torch
@@ -76,7 +78,12 @@ def test_masked_feature_loss_is_near_zero_for_perfect_predictions():
 @pytest.mark.parametrize(
     ("encoder_cls", "pretext_cls", "ratio"),
     # InfoNCE starts at log(batch) and falls slowly over 60 steps; reconstruction falls fast.
-    [(FieldMLP, MaskedFeature, 0.8), (FieldMLP, CorruptionContrastive, 0.95), (FieldTransformer, MaskedFeature, 0.8)],
+    [
+        (FieldMLP, MaskedFeature, 0.8),
+        (FieldMLP, CorruptionContrastive, 0.95),
+        (FieldTransformer, MaskedFeature, 0.8),
+        (FieldMLP, functools.partial(MaskedFeature, contrastive_weight=0.5), 0.85),
+    ],
 )
 def test_pretext_loss_decreases_on_a_small_set(encoder_cls, pretext_cls, ratio):
     torch.manual_seed(0)
@@ -106,3 +113,21 @@ def test_pretext_loss_decreases_on_a_small_set(encoder_cls, pretext_cls, ratio):
         optimizer.step()
     after = evaluate()
     assert after < ratio * before, (before, after)
+
+
+def test_masked_feature_adds_the_contrastive_term_only_when_weighted():
+    torch.manual_seed(0)
+    encoder = FieldMLP(cardinalities=CARDS, num_numeric=2, dim=32)
+    plain, both = MaskedFeature(), MaskedFeature(contrastive_weight=2.0, temperature=0.2)
+    plain.attach(encoder)
+    both.attach(encoder)
+    assert not hasattr(plain, "projection")
+    both.load_state_dict(plain.state_dict(), strict=False)  # same reconstruction heads
+    batch = _table()
+    torch.manual_seed(7)
+    base = plain.loss(encoder, batch)
+    torch.manual_seed(7)  # the same corruption
+    combined = both.loss(encoder, batch)
+    assert combined > base + 2.0  # InfoNCE over 128 rows starts near log(128) ≈ 4.9, weighted by 2
+    combined.backward()
+    assert all(p.grad is not None for p in both.projection.parameters())

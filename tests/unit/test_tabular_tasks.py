@@ -49,3 +49,12 @@ def test_gbdt_features_mark_small_categorical_fields():
     arrays = {"cat": np.array([[2, 5], [3, 7]], dtype=np.int32), "num": np.array([[0.5], [1.5]], dtype=np.float32)}
     features, categorical = gbdt_features(arrays, [10, 1000])
     assert features.shape == (2, 3) and categorical.tolist() == [True, False, False]
+
+
+def test_downstream_options_are_validated_and_fraud_splits_by_user_by_default():
+    from ssl_ads.errors import ConfigError
+
+    assert FraudTask().split_by == "user_id" and ImpressionBinaryTask("click").split_by is None
+    for bad in ({"validation_labels": "half"}, {"probe_solver": "sgd"}, {"encoder_lr_scale": -1.0}):
+        with pytest.raises(ConfigError, match=next(iter(bad))):
+            ImpressionBinaryTask("click", **bad)

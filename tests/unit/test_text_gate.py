@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 import torch
 
-from ssl_ads.errors import DataError
+from ssl_ads.errors import ConfigError, DataError
 from ssl_ads.tasks.quality_gate import GateAccuracy, GateCoverage, decisions_frame, gate
 from ssl_ads.tasks.text_classification import TextClassification
 
@@ -65,3 +65,63 @@ def test_unusable_labels_name_the_column():
     with pytest.raises(DataError, match="label column 'brand' not found"):
         TextClassification(label="brand").extract_labels(pl.DataFrame({"voice": ["a", "b"]}), "x.csv")
     assert np.isfinite(TextClassification().gate_threshold)
+
+
+def _skewed(n: int = 400, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Binary data with 85 % positives, the reviews' kind of imbalance."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 5)).astype(np.float32)
+    y = (x[:, 0] + 0.8 * x[:, 1] + rng.normal(0, 0.8, n) > -1.2).astype(np.int64)
+    return x, y
+
+
+def test_balanced_class_weights_match_sklearn_and_weigh_the_loss():
+    from sklearn.utils.class_weight import compute_class_weight
+
+    task = TextClassification(label="dept", class_weight="balanced")
+    task.extract_labels(pl.DataFrame({"dept": ["a", "b", "c", "d"]}), "r.csv")
+    labels = np.array([0, 0, 0, 0, 0, 0, 1, 1, 3])  # class 2 absent from this fit's rows
+    task.fit_class_weights(labels)
+    expected = compute_class_weight("balanced", classes=np.array([0, 1, 3]), y=labels)
+    np.testing.assert_allclose(task.loss_weights.numpy()[[0, 1, 3]], expected, rtol=1e-6)
+    assert task.loss_weights[2].item() == 1.0
+    logits, target = torch.randn(9, 4), torch.as_tensor(labels)
+    per_row = torch.nn.functional.cross_entropy(logits, target, reduction="none")
+    weights = task.loss_weights[target]
+    assert task.loss(logits, target).item() == pytest.approx(((weights * per_row).sum() / weights.sum()).item())
+    plain = TextClassification(label="dept")  # the default: the plain mean, whatever fit_class_weights sees
+    plain.extract_labels(pl.DataFrame({"dept": ["a", "b", "c", "d"]}), "r.csv")
+    plain.fit_class_weights(labels)
+    assert plain.loss_weights is None and plain.loss(logits, target).item() == pytest.approx(per_row.mean().item())
+
+
+def test_balanced_exact_probe_matches_sklearn_balanced_logistic_regression():
+    from sklearn.linear_model import LogisticRegression
+
+    from ssl_ads.training.lbfgs_probe import fit_l2_probe
+
+    x, y = _skewed()
+    train, val, l2 = np.arange(300), np.arange(300, 400), 0.01
+    probs = {}
+    for class_weight in (None, "balanced"):
+        task = TextClassification(label="rec", class_weight=class_weight)
+        task.extract_labels(pl.DataFrame({"rec": y}), "r.csv")
+        task.fit_class_weights(y[train])
+        head = fit_l2_probe(task, x, y, train, val, (l2,), max_iter=500)[0]
+        with torch.no_grad():
+            probs[class_weight] = task.predictions(head(torch.as_tensor(x[val])))[:, 1].numpy()
+        # two softmax logits with l2 on both rows = binary logistic regression with l2 / 2 on their difference
+        reference = LogisticRegression(C=2.0 / (l2 * len(train)), class_weight=class_weight, tol=1e-8, max_iter=5000)
+        np.testing.assert_allclose(probs[class_weight], reference.fit(x[train], y[train]).predict_proba(x[val])[:, 1],
+                                   atol=2e-3)  # fmt: skip
+    # balancing moves decisions towards the minority class (0 here)
+    assert (probs["balanced"] < 0.5).sum() > (probs[None] < 0.5).sum()
+
+
+def test_unknown_downstream_options_name_the_key():
+    with pytest.raises(ConfigError, match=r"task\.class_weight must be one of .*'auto'"):
+        TextClassification(class_weight="auto")
+    with pytest.raises(ConfigError, match=r"task\.probe_solver"):
+        TextClassification(probe_solver="sgd")
+    with pytest.raises(ConfigError, match=r"task\.validation_labels"):
+        TextClassification(validation_labels="some")

@@ -1,7 +1,8 @@
 """`dataset=synthetic_impressions` (the tabular default): the simulator's impression log, one row each.
 
-User ids are left out on purpose: the bot label is per user, so a user-id field would let a model
-memorise bots across the split instead of learning what bot traffic looks like.
+User ids are not a model input on purpose: the bot label is per user, so a user-id field would let a model
+memorise bots across the split instead of learning what bot traffic looks like. They are kept beside the
+labels (a `key`), so that a task can split by user (`task.split_by=user_id`, the `fraud` default).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ CATEGORICAL = [
 ]  # fmt: skip
 NUMERIC = ["price", "user_activity", "user_prior_clicks"]
 LABELS = ["click", "conversion", "is_bot"]
+KEYS = ["user_id"]
 
 
 class SyntheticImpressions(TabularDataset):
@@ -62,12 +64,13 @@ class SyntheticImpressions(TabularDataset):
         scan = pl.scan_parquet(directory / "impressions.parquet")
         if self.max_rows is not None:
             scan = scan.head(self.max_rows)
-        frame = scan.select(pl.col("impression_id").alias("row_id"), *CATEGORICAL, *NUMERIC, *LABELS).collect()
+        frame = scan.select(pl.col("impression_id").alias("row_id"), *KEYS, *CATEGORICAL, *NUMERIC, *LABELS).collect()
         return TabularSource(
             frame=frame,
             categorical=CATEGORICAL,
             numeric=NUMERIC,
             labels=LABELS,
+            keys=KEYS,
             name=f"synthetic impressions ({self.settings.n_users} users, seed {self.settings.seed})",
         )
 

@@ -1,0 +1,45 @@
+"""The exact L2 linear probe: matches scikit-learn's logistic regression and picks its strength on validation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.linear_model import LogisticRegression
+
+from ssl_ads.tasks.impression_binary import ImpressionBinaryTask
+from ssl_ads.training.lbfgs_probe import fit_l2_probe
+
+
+def _data(n: int = 600, d: int = 20, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, d)).astype(np.float32)
+    logits = x[:, :3] @ np.array([2.0, -1.0, 0.5]) + rng.normal(0, 1.0, n)
+    return x, (logits > 0).astype(np.float32)
+
+
+def test_one_strength_matches_sklearn_logistic_regression():
+    x, y = _data()
+    rows = np.arange(400)
+    l2 = 0.05
+    head, chosen, _ = fit_l2_probe(ImpressionBinaryTask("click"), x, y, rows, np.arange(400, 600), (l2,))
+    # sklearn minimises C * sum(loss) + ||w||^2 / 2, i.e. mean(loss) + ||w||^2 / (2 C n)
+    reference = LogisticRegression(C=1.0 / (l2 * len(rows)), tol=1e-8, max_iter=5000).fit(x[rows], y[rows])
+    assert chosen == l2
+    np.testing.assert_allclose(head.weight.detach().numpy()[0], reference.coef_[0], atol=2e-3)
+    assert float(head.bias.detach()) == pytest.approx(float(reference.intercept_[0]), abs=2e-3)
+
+
+def test_strength_is_chosen_on_the_validation_rows():
+    x, y = _data(n=1200, d=50, seed=1)  # 50 features (3 informative), 30 train rows
+    train, val = np.arange(30), np.arange(600, 1200)
+    task = ImpressionBinaryTask("click")
+    grid = (10.0, 1.0, 0.1, 0.01, 1e-4)
+    head, chosen, val_score = fit_l2_probe(task, x, y, train, val, grid)
+    scores = {}
+    for l2 in grid:
+        scores[l2] = fit_l2_probe(task, x, y, train, val, (l2,))[2]
+    assert val_score == pytest.approx(max(scores.values()), abs=1e-3)
+    assert chosen == max(scores, key=scores.get) and scores[chosen] > max(scores[10.0], scores[1e-4]) + 0.003
+    with torch.no_grad():
+        assert head(torch.as_tensor(x[:2])).shape == (2, 1)
