@@ -1,7 +1,8 @@
 """Gradient-boosting baseline for tabular runs: scikit-learn HistGradientBoosting on the same features.
 
 A tabular user always asks "does this beat GBDT?", so every tabular `pipeline` table carries this row.
-It trains on the labeled rows of each fraction only (the same stratified sample the networks get),
+It trains on the label budget of each fraction only (the same stratified sample the networks get, plus
+the matched validation labels under `task.validation_labels=matched`: it selects nothing on them),
 with scikit-learn's defaults, and is scored with the task's own torchmetrics on the test rows.
 """
 
@@ -35,7 +36,7 @@ def gbdt_rows(downstream: Downstream, fractions: list[float]) -> list[ResultRow]
     rows = []
     for fraction in fractions:
         started = time.perf_counter()
-        labeled = downstream.labeled_rows(fraction)
+        labeled = downstream.budget_rows(fraction)
         model = HistGradientBoostingClassifier(
             categorical_features=categorical if categorical.any() else None, random_state=int(ctx.cfg.seed)
         )

@@ -66,6 +66,9 @@ class RunConfig:
     # Share of users held out for validation and for test (by user, seeded).
     val_share: float = 0.1
     test_share: float = 0.1
+    # Rows whose inputs the pretext objective reads: "train", or "train_val" (the validation rows' inputs as
+    # well: more unlabeled data, never a label; test rows are never read either way).
+    pretrain_rows: str = "train"
     pretrain: LoopConfig = field(default_factory=lambda: LoopConfig(max_epochs=20, batch_size=128))
     probe: LoopConfig = field(
         default_factory=lambda: LoopConfig(max_epochs=200, batch_size=512, lr=1e-2, weight_decay=1e-3, patience=20)

@@ -13,6 +13,7 @@ import itertools
 import torch
 from torch import Tensor, nn
 
+from ssl_ads.encoders.numeric_embeddings import NumericEmbeddingSpec
 from ssl_ads.encoders.tabular_base import TabularEncoder
 
 READOUTS = ("embedding", "hidden_layers", "all_layers")
@@ -34,10 +35,8 @@ class FieldMLP(TabularEncoder):
         numeric_quantiles: list[list[float]] | None = None,
         readout: str = "embedding",
     ) -> None:
-        super().__init__(
-            cardinalities, num_numeric, dim, token_dim, numeric_embedding, numeric_bins, frequencies,
-            frequency_scale, numeric_quantiles,
-        )  # fmt: skip
+        numeric = NumericEmbeddingSpec(numeric_embedding, numeric_bins, frequencies, frequency_scale, numeric_quantiles)
+        super().__init__(cardinalities, num_numeric, dim, token_dim, numeric)
         if readout not in READOUTS:
             raise ValueError(f"encoder.readout must be one of {READOUTS}, got {readout!r}")
         self.readout = readout

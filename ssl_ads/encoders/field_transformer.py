@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ssl_ads.encoders.numeric_embeddings import NumericEmbeddingSpec
 from ssl_ads.encoders.tabular_base import TabularEncoder
 
 
@@ -29,10 +30,8 @@ class FieldTransformer(TabularEncoder):
         frequency_scale: float = 1.0,
         numeric_quantiles: list[list[float]] | None = None,
     ) -> None:
-        super().__init__(
-            cardinalities, num_numeric, dim, dim, numeric_embedding, numeric_bins, frequencies, frequency_scale,
-            numeric_quantiles,
-        )  # fmt: skip
+        numeric = NumericEmbeddingSpec(numeric_embedding, numeric_bins, frequencies, frequency_scale, numeric_quantiles)
+        super().__init__(cardinalities, num_numeric, dim, dim, numeric)
         if dim % heads:
             raise ValueError(f"encoder.dim ({dim}) must be divisible by encoder.heads ({heads})")
         self.cls = nn.Parameter(torch.randn(1, 1, dim) * dim**-0.5)

@@ -14,7 +14,7 @@ def protocol(cfg: DictConfig, data_meta: dict, task_name: str, primary_metric: s
         "metric": f"test {primary_metric}",
         "split": (
             f"by user, seeded ({1 - cfg.val_share - cfg.test_share:.0%} train / {cfg.val_share:.0%} val / "
-            f"{cfg.test_share:.0%} test); pretraining reads train users only"
+            f"{cfg.test_share:.0%} test); pretraining reads {_pretrain_reads(cfg, 'users')}"
         ),
         "inputs": ("events before the label window" if data_meta.get("cutoff_timestamp") is not None else "all events")
         + f", last {data_meta['max_len']} per user",
@@ -31,9 +31,9 @@ def _tabular_protocol(cfg: DictConfig, data_meta: dict, task_name: str, primary_
     split_by = cfg.task.get("split_by")
     if split_by:
         unit = f"by {split_by} (every row of a {split_by} in one split)"
-        fitted = "featurizer fitted on a row-level train split, pretraining run on the train groups only"
+        fitted = f"featurizer fitted on a row-level train split, pretraining reads {_pretrain_reads(cfg, 'groups')}"
     else:
-        unit, fitted = "by row", "featurizer fitted and pretraining run on train rows only"
+        unit, fitted = "by row", f"featurizer fitted on train rows, pretraining reads {_pretrain_reads(cfg, 'rows')}"
     out = {
         "dataset": data_meta["source"],
         "task": task_name,
@@ -45,9 +45,8 @@ def _tabular_protocol(cfg: DictConfig, data_meta: dict, task_name: str, primary_
         "inputs": data_meta["inputs"],
         "label_fractions": list(cfg.label_fractions),
         "label_sampling": "stratified by class, seeded, nested across fractions",
-        "model_selection": (
-            f"{_selected(cfg)} on {_validation_rows(cfg)} by val {primary_metric}; gbdt: sklearn defaults"
-        ),
+        "model_selection": _model_selection(cfg, primary_metric),
+        "label_budget": _label_budget(cfg),
         "seeds": [int(cfg.seed)],
     }
     if cfg.task.get("class_weight"):  # a weighted loss changes what the reported numbers trade off
@@ -55,13 +54,32 @@ def _tabular_protocol(cfg: DictConfig, data_meta: dict, task_name: str, primary_
     return out
 
 
-def _selected(cfg: DictConfig) -> str:
-    finetune = "best epoch"
+def _pretrain_reads(cfg: DictConfig, unit: str) -> str:
+    if cfg.get("pretrain_rows", "train") == "train_val":
+        return f"the inputs of train and validation {unit} (no label; never test {unit})"
+    return f"train {unit} only"
+
+
+def _model_selection(cfg: DictConfig, primary_metric: str) -> str:
+    """How each row chose its epoch or L2 strength, and on which labels."""
+    rows = _validation_rows(cfg)
+    finetune = f"best epoch on {rows} by val {primary_metric}"
     if cfg.task.get("finetune_head_init") == "probe":
         finetune += " (pretrained: head started at the probe, LP-FT)"
-    if cfg.task.get("probe_solver") == "lbfgs":
-        return f"probe: L2 strength from a grid (exact head); fine-tuning: {finetune}"
-    return finetune
+    if cfg.task.get("probe_solver") != "lbfgs":
+        return f"probe and fine-tuning: {finetune}; gbdt: sklearn defaults"
+    folds = cfg.task.get("probe_cv_folds") or 0
+    where = f"{folds}-fold cross-validation over the label budget, then refitted on it" if folds else f"on {rows}"
+    return f"probe: exact L2 head, strength from a grid by {where} ({primary_metric}); fine-tuning: {finetune}; " + (
+        "gbdt: sklearn defaults"
+    )
+
+
+def _label_budget(cfg: DictConfig) -> str:
+    """Which labels a run at fraction f reads in all (what "1 %" means)."""
+    if cfg.task.get("validation_labels") == "matched":
+        return "fraction f of the train labels plus fraction f of the validation labels (no other label is read)"
+    return "fraction f of the train labels for fitting; every validation label for model selection"
 
 
 def _validation_rows(cfg: DictConfig) -> str:

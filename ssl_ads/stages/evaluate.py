@@ -25,7 +25,7 @@ from ssl_ads.training.downstream_module import (
     head_features,
     wide_features,
 )
-from ssl_ads.training.lbfgs_probe import fit_l2_probe, score_head
+from ssl_ads.training.lbfgs_probe import fit_l2_probe, fit_l2_probe_cv, score_head
 
 
 @dataclass
@@ -79,6 +79,19 @@ class Downstream:
             return sample_fraction(self.val, self.labels, fraction, self.ctx.cfg.seed)
         return self.val
 
+    def budget_rows(self, fraction: float) -> np.ndarray:
+        """Every labeled row a fit at `fraction` may read: the train labels, plus the matched validation labels
+        (`task.validation_labels=matched`), so a model that selects by cross-validation (the cross-validated
+        probe, GBDT's defaults) spends the same label budget as one that selects on the validation rows."""
+        labeled = self.labeled_rows(fraction)
+        if self.task.validation_labels == "matched":
+            return np.concatenate([labeled, self.validation_rows(fraction)])
+        return labeled
+
+    def budget_size(self, fraction: float) -> int:
+        """The labels a row at `fraction` reads (what its `n_labels` reports)."""
+        return len(self.budget_rows(fraction))
+
     def wide_inputs(self) -> WideInputs | None:
         """The featurized inputs a wide & deep head reads beside the embedding (`task.wide`), tabular only."""
         if not self.task.wide:
@@ -100,27 +113,39 @@ class Downstream:
         rows = []
         for fraction in fractions:
             started = time.perf_counter()
-            labeled = self.labeled_rows(fraction)
+            labeled, n_labels = self.labeled_rows(fraction), self.budget_size(fraction)
             self.task.fit_class_weights(self.labels[labeled])
             if self.task.probe_solver == "lbfgs":
                 metrics = self._fit_l2_probe(features, labeled, fraction)
-                rows.append(ResultRow(encoder_name, "probe", fraction, len(labeled), metrics, elapsed(started)))
+                rows.append(ResultRow(encoder_name, "probe", fraction, n_labels, metrics, elapsed(started)))
                 continue
             torch.manual_seed(cfg.seed)
             head_input = FeatureInput(features.shape[1])
             module = DownstreamModule(head_input, self.task, cfg.probe.lr, cfg.probe.weight_decay)
             name = f"{encoder_name}-probe-{fraction:g}"
             metrics = self._fit_and_test(module, arrays, labeled, fraction, cfg.probe, name, progress=False)
-            rows.append(ResultRow(encoder_name, "probe", fraction, len(labeled), metrics, elapsed(started)))
+            rows.append(ResultRow(encoder_name, "probe", fraction, n_labels, metrics, elapsed(started)))
         return rows
 
     def _fit_l2_probe(self, features: np.ndarray, labeled: np.ndarray, fraction: float) -> dict[str, float]:
-        """`task.probe_solver=lbfgs`: the exact L2-regularised linear head, its strength chosen on validation."""
+        """`task.probe_solver=lbfgs`: the exact L2-regularised linear head, its strength chosen on validation
+        (or, with `task.probe_cv_folds`, by cross-validation: then `val_*` is the out-of-fold metric)."""
         monitor = f"val_{self.task.primary_metric}"
-        head, l2, val_score = fit_l2_probe(self.task, features, self.labels, labeled, self.validation_rows(fraction))
+        head, l2, val_score = self.l2_probe(features, labeled, fraction)
         test = torch.as_tensor(features[self.test], dtype=torch.float32)
         metrics = score_head(self.task, head, test, torch.as_tensor(self.labels[self.test]))
         return {**{f"test_{k}": v for k, v in metrics.items()}, monitor: val_score, "probe_l2": l2}
+
+    def l2_probe(self, features: np.ndarray, labeled: np.ndarray, fraction: float) -> tuple[nn.Module, float, float]:
+        """The exact L2 probe of one fraction: `(head, l2, selection score)`. With `task.probe_cv_folds = k`, the
+        strength is chosen by k-fold cross-validation over the fraction's label budget (`budget_rows`) and the
+        head refitted on all of it; otherwise the head fits `labeled` and the strength is chosen on validation."""
+        folds = self.task.probe_cv_folds
+        if not folds:
+            return fit_l2_probe(self.task, features, self.labels, labeled, self.validation_rows(fraction))
+        budget = self.budget_rows(fraction)
+        self.task.fit_class_weights(self.labels[budget])
+        return fit_l2_probe_cv(self.task, features, self.labels, budget, folds, self.ctx.cfg.seed)
 
     def finetune(self, encoder: nn.Module, encoder_name: str, fractions: list[float]) -> list[ResultRow]:
         """Train a copy of the encoder end to end with the task head, per fraction."""
@@ -138,7 +163,7 @@ class Downstream:
         rows = []
         for fraction in fractions:
             started = time.perf_counter()
-            labeled = self.labeled_rows(fraction)
+            labeled, n_labels = self.labeled_rows(fraction), self.budget_size(fraction)
             self.task.fit_class_weights(self.labels[labeled])
             torch.manual_seed(cfg.seed)
             # .train(): a loaded checkpoint comes in eval mode and Lightning keeps modules' modes (dropout off).
@@ -154,7 +179,7 @@ class Downstream:
                 self._start_from_probe(module.head, *probe_start, labeled, fraction)
             name = f"{encoder_name}-finetune-{fraction:g}"
             metrics = self._fit_and_test(module, arrays, labeled, fraction, cfg.finetune, name, progress=True)
-            rows.append(ResultRow(encoder_name, "finetune", fraction, len(labeled), metrics, elapsed(started)))
+            rows.append(ResultRow(encoder_name, "finetune", fraction, n_labels, metrics, elapsed(started)))
         return rows
 
     def _head_features(self, encoder: nn.Module) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -174,7 +199,8 @@ class Downstream:
         if not isinstance(head, nn.Linear):
             raise ConfigError("task.finetune_head_init=probe needs a linear task head")
         scaled = (features - mean) / scale
-        probe, _, _ = fit_l2_probe(self.task, scaled, self.labels, labeled, self.validation_rows(fraction))
+        probe, _, _ = self.l2_probe(scaled, labeled, fraction)
+        self.task.fit_class_weights(self.labels[labeled])  # fine-tuning itself trains on `labeled`
         # Columns constant on the train rows carry no weight (dividing by their ~0 scale would only add noise).
         weight = probe.weight.detach().double() * torch.as_tensor(scale > 1e-5)
         weight = weight / torch.as_tensor(scale, dtype=torch.float64)

@@ -7,11 +7,21 @@ import polars as pl
 from torch import Tensor, nn
 from torchmetrics import MetricCollection
 
+from ssl_ads.errors import ConfigError
+
 # Values of the downstream options below that tasks may expose in their constructors (and validate against).
 VALIDATION_LABELS = ("full", "matched")
 PROBE_SOLVERS = ("adamw", "lbfgs")
 HEAD_INITS = ("random", "probe")
 CLASS_WEIGHTS = (None, "balanced")
+
+
+def check_probe_cv_folds(folds: int, probe_solver: str) -> None:
+    """`task.probe_cv_folds` is 0 (select on validation) or k >= 2, and only the exact (lbfgs) probe has a grid."""
+    if folds == 1 or folds < 0:
+        raise ConfigError(f"task.probe_cv_folds must be 0 (off) or >= 2, got {folds}")
+    if folds and probe_solver != "lbfgs":
+        raise ConfigError(f"task.probe_cv_folds={folds} needs task.probe_solver=lbfgs (got {probe_solver!r})")
 
 
 class Task:
@@ -35,6 +45,9 @@ class Task:
     # the linear probe's solver: "adamw" (the `probe` loop: epochs, early stopping) or "lbfgs" (exact
     # L2-regularised head per strength of a grid, the strength chosen on the validation labels).
     probe_solver: str = "adamw"
+    # lbfgs probe: 0 = the strength chosen on the validation rows; k >= 2 = by stratified k-fold cross-validation
+    # over the fraction's label budget (its train labels, plus the matched validation labels), then refitted on it.
+    probe_cv_folds: int = 0
     # fine-tuning a pretrained encoder starts its head at random or at the exact L2 probe's solution
     # ("probe": LP-FT, Kumar et al. 2022), so early updates do not distort the features to fit a random head.
     finetune_head_init: str = "random"

@@ -19,7 +19,7 @@ from torchmetrics.classification import (
 )
 
 from ssl_ads.errors import ConfigError
-from ssl_ads.tasks.base import HEAD_INITS, PROBE_SOLVERS, VALIDATION_LABELS
+from ssl_ads.tasks.base import HEAD_INITS, PROBE_SOLVERS, VALIDATION_LABELS, check_probe_cv_folds
 from ssl_ads.tasks.user_binary import UserBinaryTask
 
 EPS = 1e-7
@@ -72,8 +72,10 @@ class ImpressionBinaryTask(UserBinaryTask):
         freeze_epochs: int = 0,
         probe_solver: str = "adamw",
         finetune_head_init: str = "random",
+        probe_cv_folds: int = 0,
     ) -> None:
         super().__init__(label)
+        check_probe_cv_folds(probe_cv_folds, probe_solver)
         if probe_solver not in PROBE_SOLVERS:
             raise ConfigError(f"task.probe_solver must be one of {PROBE_SOLVERS}, got {probe_solver!r}")
         if finetune_head_init not in HEAD_INITS:
@@ -91,6 +93,7 @@ class ImpressionBinaryTask(UserBinaryTask):
         self.freeze_epochs = freeze_epochs
         self.probe_solver = probe_solver
         self.finetune_head_init = finetune_head_init
+        self.probe_cv_folds = probe_cv_folds
 
     def metrics(self) -> MetricCollection:
         return MetricCollection(
@@ -124,10 +127,12 @@ class FraudTask(ImpressionBinaryTask):
         freeze_epochs: int = 0,
         probe_solver: str = "adamw",
         finetune_head_init: str = "random",
+        probe_cv_folds: int = 0,
     ) -> None:
         super().__init__(
-            label, split_by, validation_labels, wide, encoder_lr_scale, freeze_epochs, probe_solver, finetune_head_init
-        )
+            label, split_by, validation_labels, wide, encoder_lr_scale, freeze_epochs, probe_solver,
+            finetune_head_init, probe_cv_folds,
+        )  # fmt: skip
         if not 0.0 < max_fpr < 1.0:
             raise ValueError(f"task.max_fpr must be in (0, 1), got {max_fpr}")
         self.max_fpr = max_fpr

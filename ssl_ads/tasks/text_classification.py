@@ -21,7 +21,7 @@ from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassAUROC, MulticlassF1Score
 
 from ssl_ads.errors import ConfigError, DataError
-from ssl_ads.tasks.base import CLASS_WEIGHTS, PROBE_SOLVERS, VALIDATION_LABELS, Task
+from ssl_ads.tasks.base import CLASS_WEIGHTS, PROBE_SOLVERS, VALIDATION_LABELS, Task, check_probe_cv_folds
 from ssl_ads.tasks.quality_gate import GateAccuracy, GateCoverage
 
 METRICS = ("accuracy", "macro_f1", "auroc", "gate_coverage", "gate_accuracy")
@@ -38,6 +38,7 @@ class TextClassification(Task):
         class_weight: str | None = None,
         probe_solver: str = "adamw",
         validation_labels: str = "full",
+        probe_cv_folds: int = 0,
     ) -> None:
         if not 0.0 <= gate_threshold <= 1.0:
             raise ConfigError(f"task.gate_threshold must be in [0, 1], got {gate_threshold}")
@@ -50,6 +51,7 @@ class TextClassification(Task):
         ):
             if value not in allowed:
                 raise ConfigError(f"task.{key} must be one of {allowed}, got {value!r}")
+        check_probe_cv_folds(probe_cv_folds, probe_solver)
         self.label = label
         self.name = label
         self.gate_threshold = gate_threshold
@@ -57,6 +59,7 @@ class TextClassification(Task):
         self.class_weight = class_weight
         self.probe_solver = probe_solver
         self.validation_labels = validation_labels
+        self.probe_cv_folds = probe_cv_folds
         self.classes: list[str] = []
         self.loss_weights: Tensor | None = None  # per class, set by fit_class_weights
 

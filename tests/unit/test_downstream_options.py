@@ -84,3 +84,48 @@ def test_finetune_head_starts_at_the_probe_solution_on_raw_features(tmp_path):
         got = head(torch.as_tensor(features[:50]))
     assert torch.allclose(got, expected, atol=5e-3)  # float32 features: rounding only
     assert expected.std() > 1e-3  # a real fit, not a constant
+
+
+def test_the_label_budget_adds_the_matched_validation_labels_and_the_cv_probe_reads_only_it(tmp_path):
+    cfg, ctx = _context(tmp_path, "task=ctr", "task.validation_labels=matched", "task.probe_solver=lbfgs",
+                        "task.probe_cv_folds=3")  # fmt: skip
+    downstream = Downstream(ctx)
+    budget = downstream.budget_rows(0.5)
+    labeled, selecting = downstream.labeled_rows(0.5), downstream.validation_rows(0.5)
+    assert sorted(budget) == sorted(np.concatenate([labeled, selecting])) and downstream.budget_size(0.5) == len(budget)
+    features = np.random.default_rng(0).normal(size=(ctx.data.num_rows, 6)).astype(np.float32)
+    features[:, 0] += 2.0 * downstream.labels  # one informative column
+    outside = np.setdiff1d(np.arange(ctx.data.num_rows), budget)
+    features[outside, 0] *= -1.0  # a model fitted on any row outside the budget would learn the opposite sign
+    head, l2, _ = downstream.l2_probe(features, labeled, 0.5)
+    assert float(head.weight.detach()[0, 0]) > 0 and l2 > 0
+    text = protocol(cfg, ctx.data.meta, "click", "auroc")
+    assert "3-fold cross-validation over the label budget" in text["model_selection"]
+    assert text["label_budget"].startswith("fraction f of the train labels plus fraction f of the validation")
+    _, ctx = _context(tmp_path, "task=ctr")
+    full = Downstream(ctx)
+    assert np.array_equal(full.budget_rows(0.5), full.labeled_rows(0.5))
+
+
+def test_probe_cv_folds_needs_the_exact_probe_and_at_least_two_folds():
+    from ssl_ads.errors import ConfigError
+    from ssl_ads.tasks.impression_binary import ImpressionBinaryTask
+
+    with pytest.raises(ConfigError, match=r"needs task\.probe_solver=lbfgs"):
+        ImpressionBinaryTask("click", probe_cv_folds=5)
+    with pytest.raises(ConfigError, match=r"task\.probe_cv_folds must be 0"):
+        ImpressionBinaryTask("click", probe_solver="lbfgs", probe_cv_folds=1)
+
+
+def test_pretrain_rows_train_val_adds_the_validation_rows_and_never_a_test_row(tmp_path):
+    from ssl_ads.errors import ConfigError
+    from ssl_ads.stages.pretrain import pretext_rows
+
+    cfg, ctx = _context(tmp_path, "task=ctr", "pretrain_rows=train_val")
+    rows = pretext_rows(ctx)
+    assert sorted(rows) == sorted(np.concatenate([ctx.split.train, ctx.split.val]))
+    assert not set(rows) & set(ctx.split.test)
+    assert "inputs of train and validation rows" in protocol(cfg, ctx.data.meta, "click", "auroc")["split"]
+    cfg, ctx = _context(tmp_path, "task=ctr", "pretrain_rows=everything")
+    with pytest.raises(ConfigError, match="pretrain_rows must be one of"):
+        pretext_rows(ctx)

@@ -43,3 +43,38 @@ def test_strength_is_chosen_on_the_validation_rows():
     assert chosen == max(scores, key=scores.get) and scores[chosen] > max(scores[10.0], scores[1e-4]) + 0.003
     with torch.no_grad():
         assert head(torch.as_tensor(x[:2])).shape == (2, 1)
+
+
+def test_cross_validated_strength_matches_a_hand_rolled_cross_validation():
+    """The out-of-fold score of each strength is the metric over every row predicted by the fold that held it
+    out; the chosen strength is the best of them and the returned head is refitted on every row."""
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedKFold
+
+    from ssl_ads.training.lbfgs_probe import fit_l2_probe_cv
+
+    x, y = _data(n=200, d=40, seed=2)
+    rows = np.arange(40, 160)
+    task = ImpressionBinaryTask("click")
+    grid = (10.0, 0.1, 1e-4)
+    head, chosen, score = fit_l2_probe_cv(task, x, y, rows, folds=4, seed=3, l2_grid=grid)
+    out_of_fold = {l2: np.zeros(len(rows)) for l2 in grid}
+    for fit, held in StratifiedKFold(4, shuffle=True, random_state=3).split(rows, y[rows]):
+        for l2 in grid:
+            model = LogisticRegression(C=1.0 / (l2 * len(fit)), tol=1e-8, max_iter=5000).fit(x[rows[fit]], y[rows[fit]])
+            out_of_fold[l2][held] = model.decision_function(x[rows[held]])
+    reference = {l2: roc_auc_score(y[rows], out_of_fold[l2]) for l2 in grid}
+    assert chosen == max(reference, key=reference.get)
+    assert score == pytest.approx(reference[chosen], abs=2e-3)
+    refit = LogisticRegression(C=1.0 / (chosen * len(rows)), tol=1e-8, max_iter=5000).fit(x[rows], y[rows])
+    np.testing.assert_allclose(head.weight.detach().numpy()[0], refit.coef_[0], atol=5e-3)
+
+
+def test_cross_validation_needs_enough_rows_of_every_class():
+    from ssl_ads.errors import DataError
+    from ssl_ads.training.lbfgs_probe import fit_l2_probe_cv
+
+    x, y = _data(n=50)
+    rows = np.concatenate([np.flatnonzero(y == 0)[:20], np.flatnonzero(y == 1)[:2]])
+    with pytest.raises(DataError, match="smallest class has 2"):
+        fit_l2_probe_cv(ImpressionBinaryTask("click"), x, y, rows, folds=5, seed=0)

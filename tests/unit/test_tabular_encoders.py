@@ -10,7 +10,7 @@ import torch
 from ssl_ads.data.tabular_features import fit_state
 from ssl_ads.encoders.field_mlp import FieldMLP
 from ssl_ads.encoders.field_transformer import FieldTransformer
-from ssl_ads.encoders.tabular_base import bin_edges, piecewise_linear_encoding
+from ssl_ads.encoders.numeric_embeddings import bin_edges, piecewise_linear_encoding
 from ssl_ads.tasks.impression_binary import ImpressionBinaryTask
 from ssl_ads.training.downstream_module import DownstreamModule, WideInputs
 
@@ -147,3 +147,15 @@ def test_downstream_module_encoder_learning_rate_wide_head_and_freezing():
 
     assert one_step(0) == (False, True)  # epoch 0: the encoder is frozen, the head learns
     assert one_step(1) == (True, True)
+
+
+def test_encoders_saved_with_the_old_linear_numeric_names_still_load():
+    """ssl-ads 0.1 stored the linear numeric map as `tokenizer.num_weight` / `num_bias`."""
+    encoder = FieldMLP([4, 5], 2, token_dim=8, hidden=[16], dim=8)
+    state = encoder.state_dict()
+    old = {k.replace("tokenizer.numeric.weight", "tokenizer.num_weight").replace("tokenizer.numeric.bias",
+           "tokenizer.num_bias"): v for k, v in state.items()}  # fmt: skip
+    assert "tokenizer.num_weight" in old
+    fresh = FieldMLP([4, 5], 2, token_dim=8, hidden=[16], dim=8)
+    fresh.load_state_dict(old)
+    assert torch.equal(fresh.tokenizer.numeric.weight, encoder.tokenizer.numeric.weight)
