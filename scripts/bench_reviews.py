@@ -1,263 +1,274 @@
 """Issue 5 benchmark: few-label text classification on Women's E-Commerce Clothing Reviews.
 
-Title + review text (the `text_file` loader's join, null/empty texts set aside), 20 % held out (seeded),
-linear probes trained on n = 100, 320, 1000 and all of the remaining rows, 5 draws each; TF-IDF and
-bag-of-words (sklearn) beside frozen all-MiniLM-L6-v2 embeddings (ssl-ads' cached, bucketed bf16 path)
-and combinations, among them the class-balanced probe on [TF-IDF ‖ 0.7 × MiniLM] (`ssl-ads probe
-experiment=reviews_best`). Prints the issue's table, which of its targets are met, the quality gate at 0.7,
-and the embedding speed side by side with sentence-transformers' default `encode`; every row comes with
-the command that reproduces it.
+For each task (Recommended IND, binary; Department Name, multi-class) and seed, runs
+
+    ssl-ads probe experiment=reviews_best dataset.path=<parquet> seed=<s> [task.label='Department Name']
+
+(TF-IDF ‖ 0.7 × frozen all-MiniLM-L6-v2, class-balanced exact L2 probe, its strength chosen by 5-fold
+cross-validation over the label budget), then fits the issue's reference columns on exactly the same rows:
+the same split (70 % train / 10 % validation / 20 % test, seeded), the same label budgets (n = 100, 320,
+1,000 and all: the same stratified, nested draw of train and validation labels), scored on the same test
+rows. References: scikit-learn TF-IDF (word 1-2-grams) + LR, bag-of-words + LR, and the frozen MiniLM
+embedding (ssl-ads' cache) + LR, each at scikit-learn's default C = 1 as the issue's peers ran them.
+Prints mean ± std over seeds, issue 5's targets, the quality gate at 0.7, the embedding speed beside
+sentence-transformers' default `encode` (warmed up, same texts, with probe parity against fp32), the time
+a second process takes to read the cache, and the command behind every row.
 
     bash /work/shared/data/get_public_data.sh /tmp/pubdata
     python scripts/bench_reviews.py --data /tmp/pubdata/womens_reviews/reviews.parquet
+
+Seeds whose run directory already holds a metrics.json are read, not rerun (`--out` keeps them).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shlex
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 import torch
-from scipy import sparse
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 
-from ssl_ads.data.sources.text_file import TextFile
-from ssl_ads.data.text_features import split_empty
-from ssl_ads.data.text_tokenizer import encode_texts, train_tokenizer
-from ssl_ads.encoders.embedding_cache import cached_embeddings
-from ssl_ads.encoders.sentence_model import DEFAULT_MODEL, fast_encode, load_sentence_model, reference_encode
-from ssl_ads.encoders.sentence_pretrained import EMBEDDING_FIELD
-from ssl_ads.encoders.sentence_tfidf import SentenceTfidf
-from ssl_ads.tasks.quality_gate import gate
-
+REPO = Path(__file__).resolve().parents[1]
 TASKS = {"recommended": "Recommended IND", "department": "Department Name"}
-# minilm: frozen embeddings + LR at --c; minilm-tuned: weaker regularisation (--c-ssl); ensemble: the mean of
-# the MiniLM (--c-ssl) and TF-IDF (--c-ssl) probe probabilities. The "-bal" methods weight the loss by class
-# (class_weight="balanced") at --c-ssl, on [TF-IDF ‖ --sentence-weight × MiniLM]: minilm+tfidf-bal with this
-# script's word 1-2-gram TF-IDF, sentence_tfidf-bal with encoder=sentence_tfidf's own features (TF-IDF of the
-# 2,048 most frequent pieces of a WordPiece tokenizer fitted on the training pool), as the CLI computes them.
-METHODS = ("tfidf", "bow", "minilm", "minilm-tuned", "minilm+tfidf", "ensemble", "minilm+tfidf-bal",
-           "sentence_tfidf-bal")  # fmt: skip
-BALANCED = ("minilm+tfidf-bal", "sentence_tfidf-bal")
-# Issue 5's targets at n = 320 (the best reference column of its table), per task and metric.
-TARGETS = {("recommended", "accuracy"): 0.859, ("recommended", "macro_f1"): 0.702, ("recommended", "auroc"): 0.894,
-           ("department", "accuracy"): 0.813}  # fmt: skip
-TARGET_METRICS = ("accuracy", "macro_f1", "auroc")
+BUDGETS = {0.00552: "100", 0.01767: "320", 0.0552: "1000", 1.0: "all"}  # reviews_best's label_fractions
+SSL_ADS = "ssl-ads reviews_best"
+REFERENCES = ("tfidf + LR", "bag-of-words + LR", "MiniLM frozen + LR")
+# Issue 5's figures at n = 320 (the best of its three reference columns), per task and metric.
+ISSUE_TARGETS = {("recommended", "accuracy"): 0.859, ("recommended", "macro_f1"): 0.702,
+                 ("recommended", "auroc"): 0.894, ("department", "accuracy"): 0.813}  # fmt: skip
+METRICS = ("accuracy", "macro_f1", "auroc", "gate_coverage", "gate_accuracy")
 
 
-def load(path: Path, cache_dir: Path) -> pl.DataFrame:
-    dataset = TextFile(path=str(path), text_cols=["Title", "Review Text"], label_col=TASKS["recommended"],
-                       extra_label_cols=[TASKS["department"]])  # fmt: skip
-    kept, empty = split_empty(dataset.source(cache_dir))
-    print(f"{path}: {kept.height} texts, {empty.height} null/empty texts set aside")
-    return kept
+def overrides(data: Path, task: str, seed: int, cache_dir: Path) -> list[str]:
+    label = [f"task.label='{TASKS[task]}'"] if task != "recommended" else []
+    return ["experiment=reviews_best", f"dataset.path={data}", f"seed={seed}", f"cache_dir={cache_dir}", *label]
 
 
-def bench_rows(path: Path, cache_dir: Path, max_rows: int) -> pl.DataFrame:
-    """The texts in a seeded order: `max_rows` takes a random subsample, and the embedding chunks of a
-    smaller run are reused by a larger one."""
-    rows = load(path, cache_dir).sample(fraction=1.0, shuffle=True, seed=0)
-    if max_rows:
-        print(f"using a seeded random subsample of {min(max_rows, rows.height)} texts (--max-rows)")
-    return rows.head(max_rows) if max_rows else rows
+def run_ssl_ads(data: Path, task: str, seed: int, out: Path, cache_dir: Path) -> dict:
+    """One CLI run (skipped when its metrics.json exists); returns that file."""
+    run_dir = out / task / f"seed{seed}"
+    metrics = run_dir / "metrics.json"
+    if not metrics.is_file():
+        args = ["probe", *overrides(data, task, seed, cache_dir), f"hydra.run.dir={run_dir}",
+                "trainer.enable_progress_bar=false"]  # fmt: skip
+        print(f"[{task} seed {seed}] ssl-ads {shlex.join(args)}", flush=True)
+        run_dir.parent.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
+        with (run_dir.parent / f"seed{seed}.log").open("w") as log:
+            env = {**os.environ, "PYTHONPATH": str(REPO)}
+            done = subprocess.run([sys.executable, "-m", "ssl_ads", *args], env=env, stdout=log, stderr=log)
+        if done.returncode != 0:
+            sys.exit(f"{task} seed {seed} failed (exit {done.returncode}); see {log.name}")
+        print(f"[{task} seed {seed}] finished in {time.perf_counter() - started:.0f} s", flush=True)
+    return json.loads(metrics.read_text())
 
 
-def features(method: str, texts: list[str], pool: np.ndarray, embeddings: np.ndarray, weight: float = 1.0):
-    """Feature matrix for every row; vectorizers are fitted on the (unlabeled) training pool's texts."""
-    if method in ("tfidf", "minilm+tfidf", "minilm+tfidf-bal"):
-        vec = TfidfVectorizer(sublinear_tf=True, min_df=2, ngram_range=(1, 2), max_features=50_000)
-        sparse_x = vec.fit([texts[i] for i in pool]).transform(texts)
-        if method == "tfidf":
-            return sparse_x
-        scale = weight if method == "minilm+tfidf-bal" else 1.0
-        return sparse.hstack([sparse_x, sparse.csr_matrix(scale * np.asarray(embeddings))]).tocsr()
-    if method == "sentence_tfidf-bal":
-        return encoder_features(texts, pool, embeddings, weight)
-    if method == "ensemble":
-        return (features("minilm", texts, pool, embeddings), features("tfidf", texts, pool, embeddings))
-    if method == "bow":
-        vec = CountVectorizer(binary=True, min_df=2, max_features=50_000)
-        return vec.fit([texts[i] for i in pool]).transform(texts)
-    return np.asarray(embeddings)
+def downstream_of(data: Path, task: str, seed: int, cache_dir: Path):
+    """The CLI's own split, labels and label budgets for this run (featurized data comes from the cache)."""
+    from hydra import compose, initialize_config_dir
+
+    from ssl_ads.config.choices import CONFIG_DIR
+    from ssl_ads.config.schema import register_configs
+    from ssl_ads.stages.context import build_context
+    from ssl_ads.stages.evaluate import Downstream
+
+    register_configs()
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=["stage=probe", *overrides(data, task, seed, cache_dir)])
+    return Downstream(build_context(cfg, directory=cache_dir / "bench_reviews_scratch"))
 
 
-def encoder_features(texts: list[str], pool: np.ndarray, embeddings: np.ndarray, weight: float) -> np.ndarray:
-    """encoder=sentence_tfidf's features, computed by the encoder itself: the dataset's tokenizer settings
-    (text_file: 8,000 pieces, lowercase, 128 tokens) fitted on the pool, TF-IDF columns fitted on the pool."""
-    tokens = encode_texts(train_tokenizer([texts[i] for i in pool], 8000, 2, True), texts, 128).astype(np.int64)
-    encoder = SentenceTfidf(vocab_size=int(tokens.max()) + 1, sentence_weight=weight)
-    encoder.tfidf.fit(torch.from_numpy(tokens[pool]))
-    chunks = []
-    with torch.no_grad():
-        for start in range(0, len(tokens), 4096):
-            batch = {"tokens": torch.from_numpy(tokens[start : start + 4096]),
-                     EMBEDDING_FIELD: torch.from_numpy(np.array(embeddings[start : start + 4096]))}  # fmt: skip
-            chunks.append(encoder.embed(batch).numpy())
-    return np.concatenate(chunks)
-
-
-def draw_rows(pool: np.ndarray, labels: np.ndarray, n: int | None, seed: int) -> np.ndarray:
-    """A seeded random draw of n training rows with at least two classes (all rows when n is None)."""
-    if n is None or n >= len(pool):
-        return pool
-    rng = np.random.default_rng(seed)
-    while True:
-        rows = rng.choice(pool, size=n, replace=False)
-        if len(np.unique(labels[rows])) > 1:
-            return rows
-
-
-def score(
-    x, labels: np.ndarray, train: np.ndarray, test: np.ndarray, n_classes: int, c: float, class_weight: str | None
-) -> dict:
-    probs = np.zeros((len(test), n_classes))
-    for part in x if isinstance(x, tuple) else (x,):  # a tuple: average the probes' probabilities
-        model = LogisticRegression(C=c, max_iter=2000, class_weight=class_weight).fit(part[train], labels[train])
-        probs[:, model.classes_] += model.predict_proba(part[test]) / (len(x) if isinstance(x, tuple) else 1)
-    truth = labels[test]
-    predicted = probs.argmax(1)
+def scores(probabilities: np.ndarray, truth: np.ndarray, gate_threshold: float = 0.7) -> dict[str, float]:
+    predicted = probabilities.argmax(1)
     out = {"accuracy": accuracy_score(truth, predicted), "macro_f1": f1_score(truth, predicted, average="macro")}
-    if n_classes == 2:
-        out["auroc"] = roc_auc_score(truth, probs[:, 1])
-    pred, _, forwarded = (t.numpy() for t in gate(torch.as_tensor(probs), 0.7))
-    out["gate_coverage"] = forwarded.mean()
-    out["gate_accuracy"] = (pred[forwarded] == truth[forwarded]).mean() if forwarded.any() else float("nan")
+    if probabilities.shape[1] == 2:
+        out["auroc"] = roc_auc_score(truth, probabilities[:, 1])
+    forwarded = probabilities.max(1) >= gate_threshold
+    out["gate_coverage"] = float(forwarded.mean())
+    out["gate_accuracy"] = float((predicted[forwarded] == truth[forwarded]).mean()) if forwarded.any() else np.nan
     return out
 
 
-def speed(texts: list[str], cache_dir: Path, n: int) -> dict:
-    """Default `encode` (fp32, batch 64) vs the bucketed bf16 path on the same n texts; probe parity."""
-    st_model = load_sentence_model(DEFAULT_MODEL)
-    sample = texts[:n]
-    reference_encode(st_model, sample[:64], batch_size=64)  # warm both paths up: first calls pay one-off costs
-    fast_encode(st_model, sample[:64], batch_size=64, max_length=256, precision="bf16")
+def reference_rows(downstream, embeddings: np.ndarray) -> list[dict]:
+    """The issue's reference columns, fitted on each budget's rows and scored on the run's test rows."""
+    texts = downstream.ctx.data.rows["text"].to_list()
+    labels = downstream.labels.astype(np.int64)
+    n_classes = int(labels.max()) + 1
+    pool = [texts[i] for i in downstream.ctx.split.train]  # vectorizers see unlabeled train texts only
+    views = {
+        "tfidf + LR": TfidfVectorizer(sublinear_tf=True, min_df=2, ngram_range=(1, 2), max_features=50_000),
+        "bag-of-words + LR": CountVectorizer(binary=True, min_df=2, max_features=50_000),
+    }
+    features = {name: vec.fit(pool).transform(texts) for name, vec in views.items()}
+    features["MiniLM frozen + LR"] = np.asarray(embeddings)
+    rows = []
+    for fraction, budget in BUDGETS.items():
+        train = downstream.budget_rows(fraction)
+        for name, x in features.items():
+            model = LogisticRegression(max_iter=3000).fit(x[train], labels[train])
+            probabilities = np.zeros((len(downstream.test), n_classes))
+            probabilities[:, model.classes_] = model.predict_proba(x[downstream.test])
+            rows.append({"method": name, "n": budget, "n_labels": len(train),
+                         **scores(probabilities, labels[downstream.test])})  # fmt: skip
+    return rows
+
+
+def ssl_ads_rows(metrics: dict) -> list[dict]:
+    return [
+        {"method": SSL_ADS, "n": BUDGETS[r["label_fraction"]], "n_labels": r["n_labels"],
+         **{k: r["metrics"][f"test_{k}"] for k in METRICS if f"test_{k}" in r["metrics"]}}
+        for r in metrics["results"]
+    ]  # fmt: skip
+
+
+def summary(rows: list[dict], task: str) -> dict[tuple[str, str], dict[str, tuple[float, float]]]:
+    """(method, n) -> metric -> (mean, std) over seeds."""
+    out: dict = {}
+    for row in (r for r in rows if r["task"] == task):
+        cell = out.setdefault((row["method"], row["n"]), {})
+        for metric in METRICS:
+            if metric in row:
+                cell.setdefault(metric, []).append(row[metric])
+    return {key: {m: (float(np.nanmean(v)), float(np.nanstd(v))) for m, v in cell.items()} for key, cell in out.items()}
+
+
+def print_task(rows: list[dict], task: str, seeds: list[int]) -> dict:
+    table = summary(rows, task)
+    shown = ("accuracy", "macro_f1", "auroc") if task == "recommended" else ("accuracy", "macro_f1")
+    print(f"\n{TASKS[task]}: test {' / '.join(shown)}, mean ± std over seeds {seeds}")
+    print("| method | " + " | ".join(f"n = {n}" for n in BUDGETS.values()) + " |")
+    print("|---|" + "---|" * len(BUDGETS))
+    for method in (SSL_ADS, *REFERENCES):
+        cells = []
+        for n in BUDGETS.values():
+            cell = table.get((method, n), {})
+            cells.append(" / ".join(f"{cell[m][0]:.3f} ± {cell[m][1]:.3f}" for m in shown if m in cell))
+        print(f"| {method} | " + " | ".join(cells) + " |")
+    gate = table.get((SSL_ADS, "320"), {})
+    if "gate_coverage" in gate:
+        print(f"quality gate at 0.7, {SSL_ADS}, n = 320: {gate['gate_coverage'][0]:.1%} of test items forwarded, "
+              f"accuracy {gate['gate_accuracy'][0]:.3f} on them")  # fmt: skip
+    return table
+
+
+def print_targets(tables: dict[str, dict]) -> None:
+    """n = 320: above every reference column measured here and above the issue's figures; all labels: not
+    behind TF-IDF on any metric."""
+    print("\nIssue 5 targets:")
+    for task, table in tables.items():
+        ours = table.get((SSL_ADS, "320"), {})
+        for metric in (m for (t, m) in ISSUE_TARGETS if t == task):
+            if metric not in ours:
+                continue
+            best_here = max(table[(m, "320")][metric][0] for m in REFERENCES if metric in table.get((m, "320"), {}))
+            bar = max(best_here, ISSUE_TARGETS.get((task, metric), 0.0))
+            verdict = "MET" if ours[metric][0] > bar else "missed"
+            print(f"  {task} n = 320 {metric}: {ours[metric][0]:.4f} vs best reference here {best_here:.4f} / issue "
+                  f"{ISSUE_TARGETS.get((task, metric), float('nan')):.3f}: {verdict}")  # fmt: skip
+        ours_all, tfidf_all = table.get((SSL_ADS, "all"), {}), table.get(("tfidf + LR", "all"), {})
+        behind = [f"{m} {ours_all[m][0]:.4f} < {tfidf_all[m][0]:.4f}" for m in ("accuracy", "macro_f1", "auroc")
+                  if m in ours_all and m in tfidf_all and ours_all[m][0] < tfidf_all[m][0]]  # fmt: skip
+        print(f"  {task} all labels vs tfidf + LR: {'behind: ' + ', '.join(behind) if behind else 'MET'}")
+
+
+def speed(texts: list[str], labels: np.ndarray, n: int) -> None:
+    """Default `encode` (fp32, batch 64) against the bucketed bf16 path on the same n texts, both warmed up;
+    then the same logistic-regression probe on each embedding (first half trains, second half scores)."""
+    from ssl_ads.encoders.sentence_model import DEFAULT_MODEL, fast_encode, load_sentence_model, reference_encode
+
+    model = load_sentence_model(DEFAULT_MODEL)
+    sample, truth = texts[:n], labels[:n]
+    reference_encode(model, sample[:128], batch_size=64)  # first calls pay one-off costs (allocations, kernels)
+    fast_encode(model, sample[:128], batch_size=64, max_length=256, precision="bf16")
     started = time.perf_counter()
-    reference = reference_encode(st_model, sample, batch_size=64)
-    ref_seconds = time.perf_counter() - started
+    reference = reference_encode(model, sample, batch_size=64)
+    reference_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    fast = fast_encode(st_model, sample, batch_size=64, max_length=256, precision="bf16")
+    fast = fast_encode(model, sample, batch_size=64, max_length=256, precision="bf16")
     fast_seconds = time.perf_counter() - started
-    return {"n": n, "reference_per_s": n / ref_seconds, "fast_per_s": n / fast_seconds,
-            "speedup": ref_seconds / fast_seconds, "reference": reference, "fast": fast}  # fmt: skip
+    print(f"\nEmbedding speed, the same {n} texts, threads {torch.get_num_threads()}, load {os.getloadavg()}:")
+    print(f"  sentence-transformers encode (fp32, batch 64): {n / reference_seconds:.1f} texts/s")
+    cosine = float((reference * fast).sum(1).mean())
+    print(f"  ssl-ads (length buckets, max_length 256, bf16): {n / fast_seconds:.1f} texts/s, "
+          f"speed-up {reference_seconds / fast_seconds:.2f}x; mean cosine to fp32 {cosine:.5f}")  # fmt: skip
+    half = n // 2
+    predictions = {}
+    for name, x in (("fp32", reference), ("bf16", fast)):
+        probe = LogisticRegression(max_iter=3000).fit(x[:half], truth[:half])
+        predictions[name] = probe.predict(x[half:])
+        print(f"  probe accuracy (Recommended, {half} train / {n - half} test texts) on {name} embeddings: "
+              f"{accuracy_score(truth[half:], predictions[name]):.4f}")  # fmt: skip
+    print(f"  the two probes agree on {(predictions['fp32'] == predictions['bf16']).mean():.2%} of test texts")
 
 
-def print_targets(table: pl.DataFrame) -> None:
-    """Which of issue 5's targets each method meets: its n = 320 figures, and, with all labels, not falling
-    behind TF-IDF on any metric of the task."""
-
-    def value(method: str, task: str, n: str, metric: str) -> float | None:
-        found = table.filter((pl.col("method") == method) & (pl.col("task") == task) & (pl.col("n") == n))
-        got = found[metric][0] if found.height and metric in found.columns else None
-        return None if got is None or np.isnan(got) else float(got)
-
-    print("\nIssue 5 targets (n = 320: above the best reference column; all labels: >= tfidf on every metric):")
-    for method in table["method"].unique(maintain_order=True):
-        verdicts = []
-        for (task, metric), target in TARGETS.items():
-            got = value(method, task, "320", metric)
-            if got is not None:
-                verdicts.append(f"{task} {metric} {got:.3f} vs {target}: {'MET' if got > target else 'missed'}")
-        for task in table["task"].unique(maintain_order=True) if method != "tfidf" else ():
-            pairs = {m: (value(method, task, "all", m), value("tfidf", task, "all", m)) for m in TARGET_METRICS}
-            pairs = {m: p for m, p in pairs.items() if None not in p}
-            if pairs:
-                behind = [f"{m} {mine:.3f} < {ref:.3f}" for m, (mine, ref) in pairs.items() if mine < ref]
-                verdicts.append(f"{task} all labels vs tfidf: {'behind: ' + ', '.join(behind) if behind else 'MET'}")
-        if verdicts:
-            print(f"  {method}:\n    " + "\n    ".join(verdicts))
+def reread_seconds(data: Path, cache_dir: Path) -> str:
+    """A fresh process builds the run's data and reads its cached embeddings (what a second run does), timed
+    after the imports (torch, Lightning: a second or two that no cache can save)."""
+    code = (
+        "import time, sys; sys.path.insert(0, sys.argv[3]); from pathlib import Path; "
+        "from scripts.bench_reviews import downstream_of; "
+        "from ssl_ads.encoders.sentence_model import DEFAULT_MODEL; "
+        "from ssl_ads.encoders.embedding_cache import cached_embeddings; "
+        "import hydra, ssl_ads.stages.evaluate, ssl_ads.stages.context, ssl_ads.encoders.sentence_tfidf; "
+        "started = time.perf_counter(); d = downstream_of(Path(sys.argv[1]), 'recommended', 0, Path(sys.argv[2])); "
+        "e = cached_embeddings(Path(sys.argv[2]), DEFAULT_MODEL, d.ctx.data.rows['text'], 'bf16', 256, 64); "
+        "e = e.sum(); print(f'{time.perf_counter() - started:.2f}')"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(data), str(cache_dir), str(REPO)],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    return done.stdout.strip().splitlines()[-1]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=Path("/tmp/pubdata/womens_reviews/reviews.parquet"))
-    parser.add_argument("--cache-dir", type=Path, default=Path("/tmp/ssl_ads_bench_cache"))
+    parser.add_argument("--out", type=Path, default=Path("outputs/bench_reviews"))
+    parser.add_argument("--cache-dir", type=Path, default=Path(".ssl_ads_cache"))
     parser.add_argument("--tasks", default="recommended,department")
-    parser.add_argument("--budgets", default="100,320,1000,all")
-    parser.add_argument("--methods", default=",".join(METHODS))
-    parser.add_argument("--draws", type=int, default=5)
-    parser.add_argument("--reread", action="store_true", help="only time reading the texts and cached embeddings")
-    parser.add_argument("--max-rows", type=int, default=0, help="seeded random subsample of the texts (0: all)")
-    parser.add_argument("--c", type=float, default=1.0, help="inverse L2 strength of the logistic regression")
-    parser.add_argument("--c-ssl", type=float, default=16.0, help="C of every method but tfidf, bow and minilm")
-    parser.add_argument("--sentence-weight", type=float, default=0.7, help="MiniLM's scale in the -bal methods")
-    parser.add_argument("--speed-rows", type=int, default=512, help="texts for the side-by-side speed run (0: skip)")
+    parser.add_argument("--seeds", type=lambda t: [int(s) for s in t.split(",")], default=[0, 1, 2, 3, 4])
+    parser.add_argument("--speed-rows", type=int, default=2048, help="texts for the side-by-side speed run (0: skip)")
     args = parser.parse_args()
     if not args.data.is_file():
         sys.exit(f"{args.data}: not found; run `bash /work/shared/data/get_public_data.sh /tmp/pubdata` first")
+    from ssl_ads.encoders.embedding_cache import cached_embeddings
+    from ssl_ads.encoders.sentence_model import DEFAULT_MODEL
+
     print(f"load average before: {os.getloadavg()}")
-    started = time.perf_counter()
-    rows = bench_rows(args.data, args.cache_dir, args.max_rows)
-    embeddings = cached_embeddings(args.cache_dir, DEFAULT_MODEL, rows["text"], "bf16", 256, 64)
-    seconds = time.perf_counter() - started
-    print(f"texts + MiniLM embeddings {embeddings.shape}: {seconds:.2f} s (cache {args.cache_dir})")
-    if args.reread:
-        return
-    texts = rows["text"].to_list()
-    order = np.random.default_rng(0).permutation(rows.height)
-    n_test = round(0.2 * rows.height)
-    test_all, pool_all = np.sort(order[:n_test]), np.sort(order[n_test:])
-    base = (
-        f"python scripts/bench_reviews.py --data {args.data} --draws {args.draws} --c {args.c} --c-ssl {args.c_ssl}"
-        f" --sentence-weight {args.sentence_weight} --speed-rows 0"
-        f" --max-rows {args.max_rows}"
-    )
-    results = []
+    rows, tables = [], {}
+    downstream = None
     for task in args.tasks.split(","):
-        column = rows[TASKS[task]]
-        known = column.is_not_null().to_numpy()
-        classes = column.drop_nulls().unique().sort()
-        labels = column.cast(pl.String).replace_strict(classes.cast(pl.String), range(len(classes)), default=-1)
-        labels = labels.to_numpy()
-        test, pool = test_all[known[test_all]], pool_all[known[pool_all]]
-        print(f"{task}: {len(pool)} training rows, {len(test)} test rows, majority-class test accuracy "
-              f"{np.bincount(labels[test]).max() / len(test):.3f}")  # fmt: skip
-        for method in args.methods.split(","):
-            x = features(method, texts, pool, embeddings, args.sentence_weight)
-            for budget in args.budgets.split(","):
-                n = None if budget == "all" else int(budget)
-                draws = 1 if n is None else args.draws
-                c = args.c if method in ("tfidf", "bow", "minilm") else args.c_ssl
-                weight = "balanced" if method in BALANCED else None
-                scores = [score(x, labels, draw_rows(pool, labels, n, d), test, len(classes), c, weight)
-                          for d in range(draws)]  # fmt: skip
-                mean = {k: float(np.nanmean([s[k] for s in scores])) for k in scores[0]}
-                spread = {f"{k}_sd": float(np.std([s[k] for s in scores])) for k in ("accuracy", "macro_f1")}
-                command = f"{base} --tasks {task} --methods {method} --budgets {budget}"
-                row = {"task": task, "method": method, "n": budget, "draws": draws}
-                results.append({**row, **mean, **spread, "command": command})
-                shown = " / ".join(f"{k} {v:.3f}" for k, v in mean.items())
-                print(f"  {method:>18} n={budget:>5}: {shown}", flush=True)
-    table = pl.DataFrame(results)
-    with pl.Config(tbl_rows=200, tbl_cols=20, fmt_str_lengths=200, tbl_width_chars=250, float_precision=3):
-        print(table.drop("command"))
-    print_targets(table)
-    print("\nCommands that reproduce each row:")
-    for row in results:
-        print(f"  [{row['task']} {row['method']} n={row['n']}] {row['command']}")
-    if args.speed_rows:
-        measured = speed(texts, args.cache_dir, args.speed_rows)
-        print(f"\nEmbedding speed on the same {measured['n']} texts (load average {os.getloadavg()}): "
-              f"sentence-transformers encode (fp32, batch 64) {measured['reference_per_s']:.1f} texts/s; ssl-ads "
-              f"bucketed bf16 {measured['fast_per_s']:.1f} texts/s; speed-up {measured['speedup']:.2f}x; "
-              f"mean cosine to fp32 {(measured['reference'] * measured['fast']).sum(1).mean():.5f}")  # fmt: skip
-        half = measured["n"] // 2
-        sample_labels = rows[TASKS["recommended"]].to_numpy()[: measured["n"]]
-        for name in ("reference", "fast"):
-            model = LogisticRegression(max_iter=2000).fit(measured[name][:half], sample_labels[:half])
-            acc = accuracy_score(sample_labels[half:], model.predict(measured[name][half:]))
-            print(f"  probe accuracy, recommended, {half} train / {measured['n'] - half} test texts, {name}: {acc:.4f}")
-    command = [sys.executable, __file__, "--reread", "--data", str(args.data), "--cache-dir", str(args.cache_dir),
-               "--max-rows", str(args.max_rows)]  # fmt: skip
-    second = subprocess.run(command, capture_output=True, text=True, check=True)
-    print(f"\nsecond run, a fresh process: {second.stdout.strip().splitlines()[-1]}")
+        for seed in args.seeds:
+            metrics = run_ssl_ads(args.data, task, seed, args.out, args.cache_dir)
+            downstream = downstream_of(args.data, task, seed, args.cache_dir)
+            embeddings = cached_embeddings(args.cache_dir, DEFAULT_MODEL, downstream.ctx.data.rows["text"], "bf16",
+                                           256, 64)  # fmt: skip
+            found = ssl_ads_rows(metrics) + reference_rows(downstream, embeddings)
+            rows += [{"task": task, "seed": seed, **r} for r in found]
+        budgets = {r["n"]: r["n_labels"] for r in rows if r["task"] == task and r["seed"] == args.seeds[0]}
+        print(f"\n{task}: label budgets (train + validation labels) {budgets}")
+        tables[task] = print_task(rows, task, args.seeds)
+    print_targets(tables)
+    print(f"\nprotocol: {json.dumps(metrics['protocol'], indent=1)}")
+    print(f"\nreproduce (S = each seed of {args.seeds}):")
+    for task in tables:
+        command = shlex.join(overrides(args.data, task, 0, args.cache_dir)).replace("seed=0", "seed=S")
+        print(f"  {task}: ssl-ads probe {command}")
+    print(f"  references: python scripts/bench_reviews.py --data {args.data} (fitted here on the same rows)")
+    if args.speed_rows and downstream is not None:
+        texts = downstream.ctx.data.rows["text"].to_list()
+        labels = downstream.ctx.data.rows[TASKS["recommended"]].to_numpy()
+        speed(texts, labels, args.speed_rows)
+    print(f"\nsecond run, a fresh process reading the featurized texts and cached embeddings: "
+          f"{reread_seconds(args.data, args.cache_dir)} s")  # fmt: skip
     print(f"load average after: {os.getloadavg()}")
 
 

@@ -49,8 +49,12 @@ def _tabular_protocol(cfg: DictConfig, data_meta: dict, task_name: str, primary_
         "label_budget": _label_budget(cfg),
         "seeds": [int(cfg.seed)],
     }
-    if cfg.task.get("class_weight"):  # a weighted loss changes what the reported numbers trade off
-        out["loss"] = f"{cfg.task.class_weight} class weights: n / (k * n_c) over each fit's labeled rows"
+    weighting = cfg.task.get("class_weight")
+    if weighting == "auto":  # a weighted loss changes what the reported numbers trade off
+        out["loss"] = ("class weights per probe fit: balanced (n / (k * n_c) over its labels) or none, whichever has "
+                       "the better out-of-fold accuracy (probe_balanced in the metrics)")
+    elif weighting:
+        out["loss"] = f"{weighting} class weights: n / (k * n_c) over each fit's labeled rows"
     return out
 
 

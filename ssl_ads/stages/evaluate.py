@@ -49,6 +49,7 @@ class Downstream:
         self.task: Task = instantiate(ctx.cfg.task)
         apply_task_split(ctx, self.task)
         self.decisions: list[pl.DataFrame] = []  # quality-gate decisions (tasks with a `gate_threshold`)
+        self.balanced_choice: bool | None = None  # the last cross-validated probe's class weighting (auto)
         users = ctx.data.rows
         source = ctx.data.source
         if self.task.label not in users.columns:
@@ -134,18 +135,28 @@ class Downstream:
         head, l2, val_score = self.l2_probe(features, labeled, fraction)
         test = torch.as_tensor(features[self.test], dtype=torch.float32)
         metrics = score_head(self.task, head, test, torch.as_tensor(self.labels[self.test]))
-        return {**{f"test_{k}": v for k, v in metrics.items()}, monitor: val_score, "probe_l2": l2}
+        chosen = {"probe_balanced": float(self.balanced_choice)} if self.balanced_choice is not None else {}
+        return {**{f"test_{k}": v for k, v in metrics.items()}, monitor: val_score, "probe_l2": l2, **chosen}
 
     def l2_probe(self, features: np.ndarray, labeled: np.ndarray, fraction: float) -> tuple[nn.Module, float, float]:
         """The exact L2 probe of one fraction: `(head, l2, selection score)`. With `task.probe_cv_folds = k`, the
         strength is chosen by k-fold cross-validation over the fraction's label budget (`budget_rows`) and the
         head refitted on all of it; otherwise the head fits `labeled` and the strength is chosen on validation."""
         folds = self.task.probe_cv_folds
+        self.balanced_choice = None
         if not folds:
             return fit_l2_probe(self.task, features, self.labels, labeled, self.validation_rows(fraction))
         budget = self.budget_rows(fraction)
-        self.task.fit_class_weights(self.labels[budget])
-        return fit_l2_probe_cv(self.task, features, self.labels, budget, folds, self.ctx.cfg.seed)
+        options = (False, True) if self.task.class_weight == "auto" else (None,)
+        fits = {}
+        for balanced in options:
+            self.task.fit_class_weights(self.labels[budget], balanced)
+            fits[balanced] = fit_l2_probe_cv(self.task, features, self.labels, budget, folds, self.ctx.cfg.seed)
+        # `class_weight=auto`: the weighting with the better out-of-fold accuracy (the plain mean on ties)
+        best = max(options, key=lambda b: fits[b][3].get("accuracy", fits[b][2]))
+        self.balanced_choice = best
+        self.task.fit_class_weights(self.labels[budget], best)
+        return fits[best][:3]
 
     def finetune(self, encoder: nn.Module, encoder_name: str, fractions: list[float]) -> list[ResultRow]:
         """Train a copy of the encoder end to end with the task head, per fraction."""

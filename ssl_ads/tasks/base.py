@@ -13,7 +13,7 @@ from ssl_ads.errors import ConfigError
 VALIDATION_LABELS = ("full", "matched")
 PROBE_SOLVERS = ("adamw", "lbfgs")
 HEAD_INITS = ("random", "probe")
-CLASS_WEIGHTS = (None, "balanced")
+CLASS_WEIGHTS = (None, "balanced", "auto")
 
 
 def check_probe_cv_folds(folds: int, probe_solver: str) -> None:
@@ -52,16 +52,19 @@ class Task:
     # ("probe": LP-FT, Kumar et al. 2022), so early updates do not distort the features to fit a random head.
     finetune_head_init: str = "random"
     # "balanced": each class's loss weighted by n / (k * n_c) over the labeled rows of the fit (sklearn's
-    # class_weight="balanced"), so a minority class counts as much as the majority; None: the plain mean.
+    # class_weight="balanced"), so a minority class counts as much as the majority; None: the plain mean;
+    # "auto" (cross-validated probe only): each probe fit takes whichever of the two has the better
+    # out-of-fold accuracy (balanced wins with a few hundred skewed labels, the plain mean with thousands).
     class_weight: str | None = None
 
     def extract_labels(self, labels: pl.DataFrame, source: str) -> np.ndarray:  # pragma: no cover
         """Labels aligned with `labels`'s rows; raise DataError naming `source` and the column if unusable."""
         raise NotImplementedError
 
-    def fit_class_weights(self, labels: np.ndarray) -> None:
+    def fit_class_weights(self, labels: np.ndarray, balanced: bool | None = None) -> None:
         """Called before every downstream fit with the labels it trains on, so a class-weighted loss
-        (`class_weight`) weighs that fit's own class counts; tasks without such a loss ignore it."""
+        (`class_weight`) weighs that fit's own class counts; tasks without such a loss ignore it.
+        `balanced` overrides the config (the probe trying both under `class_weight=auto`)."""
 
     def make_head(self, dim: int) -> nn.Module:  # pragma: no cover
         raise NotImplementedError

@@ -52,6 +52,8 @@ class TextClassification(Task):
             if value not in allowed:
                 raise ConfigError(f"task.{key} must be one of {allowed}, got {value!r}")
         check_probe_cv_folds(probe_cv_folds, probe_solver)
+        if class_weight == "auto" and not probe_cv_folds:
+            raise ConfigError("task.class_weight=auto is chosen by cross-validation: it needs task.probe_cv_folds >= 2")
         self.label = label
         self.name = label
         self.gate_threshold = gate_threshold
@@ -88,10 +90,11 @@ class TextClassification(Task):
     def make_head(self, dim: int) -> nn.Module:
         return nn.Linear(dim, self.num_classes)
 
-    def fit_class_weights(self, labels: np.ndarray) -> None:
+    def fit_class_weights(self, labels: np.ndarray, balanced: bool | None = None) -> None:
         """`class_weight=balanced`: n / (k * n_c) for each of the k classes present in `labels` (the rows this
-        fit trains on), as sklearn's `class_weight="balanced"`; absent classes keep weight 1."""
-        if self.class_weight != "balanced":
+        fit trains on), as sklearn's `class_weight="balanced"`; absent classes keep weight 1. Under "auto" the
+        probe passes `balanced`; any other fit (fine-tuning) keeps the plain mean."""
+        if not (self.class_weight == "balanced" if balanced is None else balanced):
             self.loss_weights = None
             return
         counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=self.num_classes).astype(np.float64)

@@ -12,6 +12,7 @@ every label both trains and selects, and no label outside the budget is read.
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Iterator
 
 import numpy as np
@@ -78,21 +79,25 @@ def fit_l2_probe_cv(
     seed: int,
     l2_grid: tuple[float, ...] = L2_GRID,
     max_iter: int = 100,
-) -> tuple[nn.Module, float, float]:
+) -> tuple[nn.Module, float, float, dict[str, float]]:
     """The strength with the best out-of-fold primary metric over stratified, seeded `folds` of `rows`, then
-    the head refitted on all of `rows` at that strength; returns it, the strength and the out-of-fold metric."""
+    the head refitted on all of `rows` at that strength; returns it, the strength, the out-of-fold primary
+    metric and every out-of-fold metric of the task at that strength."""
     y_all = np.asarray(labels[rows])
-    smallest = int(np.bincount(y_all.astype(np.int64)).min(initial=len(rows)))
-    if folds < 2 or smallest < folds:
+    classes = len(np.unique(y_all))
+    if folds < 2 or len(rows) < folds or classes < 2:
         raise DataError(
-            f"task.probe_cv_folds={folds}: cross-validation needs >= 2 folds and at least that many labeled rows "
-            f"of every class (the smallest class has {smallest})"
+            f"task.probe_cv_folds={folds}: cross-validation needs >= 2 folds, at least that many labeled rows and "
+            f"two classes ({len(rows)} rows, {classes} class)"
         )
     grid = tuple(sorted(l2_grid, reverse=True))
     out_of_fold: dict[float, list[Tensor]] = {l2: [] for l2 in grid}
     held_out = []
     splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
-    for fit_idx, held_idx in splitter.split(np.zeros(len(rows)), y_all):
+    with warnings.catch_warnings():  # a class rarer than `folds` (a department with 2 labels) sits out some folds
+        warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
+        splits = list(splitter.split(np.zeros(len(rows)), y_all))
+    for fit_idx, held_idx in splits:
         x, y = _tensors(features, labels, rows[fit_idx])
         x_held, _ = _tensors(features, labels, rows[held_idx])
         held_out.append(held_idx)
@@ -101,12 +106,12 @@ def fit_l2_probe_cv(
                 out_of_fold[l2].append(head(x_held))
     order = np.concatenate(held_out)
     y_order = torch.as_tensor(y_all[order])
-    scores = {l2: _score_logits(task, torch.cat(out_of_fold[l2]), y_order)[task.primary_metric] for l2 in grid}
-    best = max(grid, key=lambda l2: scores[l2])  # ties: the strongest strength (first in `grid`)
+    scores = {l2: _score_logits(task, torch.cat(out_of_fold[l2]), y_order) for l2 in grid}
+    best = max(grid, key=lambda l2: scores[l2][task.primary_metric])  # ties: the strongest (first in `grid`)
     x, y = _tensors(features, labels, rows)
     path = regularisation_path(task, x, y, tuple(l2 for l2 in grid if l2 >= best), max_iter)
     *_, (_, head) = path
-    return head, best, scores[best]
+    return head, best, scores[best][task.primary_metric], scores[best]
 
 
 def score_head(task: Task, head: nn.Module, x: Tensor, y: Tensor) -> dict[str, float]:

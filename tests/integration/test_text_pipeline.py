@@ -87,9 +87,10 @@ def test_reviews_best_experiment_runs_the_balanced_exact_probe_on_tfidf_and_mini
     assert "ssl_ads.encoders.sentence_tfidf.SentenceTfidf" in config and "sentence_weight: 0.7" in config
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["protocol"]["loss"].startswith("balanced class weights")
-    assert metrics["protocol"]["model_selection"].startswith("probe: exact L2 head, strength from a grid")
+    assert metrics["protocol"]["model_selection"].startswith("probe: exact L2 head, strength from a grid by 5-fold")
     for row in metrics["results"]:
         assert row["metrics"]["test_accuracy"] > 0.9 and row["metrics"]["test_macro_f1"] > 0.85
-        assert row["metrics"]["probe_l2"] in L2_GRID  # the exact L2 probe, its strength chosen on validation
-    assert [r["n_labels"] for r in metrics["results"]] == [21, 84]  # 70 % of 120 rows train, a quarter labeled
+        assert row["metrics"]["probe_l2"] in L2_GRID  # the exact L2 probe, its strength chosen by cross-validation
+    # the budget: a quarter (then all) of the 84 train and of the 12 validation rows (70 % / 10 % of 120)
+    assert [r["n_labels"] for r in metrics["results"]] == [24, 96]
     assert len(list((tmp_path / "cache" / "text_embeddings").glob("*.npy"))) >= 1

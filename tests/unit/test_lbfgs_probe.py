@@ -57,7 +57,7 @@ def test_cross_validated_strength_matches_a_hand_rolled_cross_validation():
     rows = np.arange(40, 160)
     task = ImpressionBinaryTask("click")
     grid = (10.0, 0.1, 1e-4)
-    head, chosen, score = fit_l2_probe_cv(task, x, y, rows, folds=4, seed=3, l2_grid=grid)
+    head, chosen, score, chosen_metrics = fit_l2_probe_cv(task, x, y, rows, folds=4, seed=3, l2_grid=grid)
     out_of_fold = {l2: np.zeros(len(rows)) for l2 in grid}
     for fit, held in StratifiedKFold(4, shuffle=True, random_state=3).split(rows, y[rows]):
         for l2 in grid:
@@ -65,16 +65,19 @@ def test_cross_validated_strength_matches_a_hand_rolled_cross_validation():
             out_of_fold[l2][held] = model.decision_function(x[rows[held]])
     reference = {l2: roc_auc_score(y[rows], out_of_fold[l2]) for l2 in grid}
     assert chosen == max(reference, key=reference.get)
-    assert score == pytest.approx(reference[chosen], abs=2e-3)
+    assert score == pytest.approx(reference[chosen], abs=2e-3) and chosen_metrics["auroc"] == score
     refit = LogisticRegression(C=1.0 / (chosen * len(rows)), tol=1e-8, max_iter=5000).fit(x[rows], y[rows])
     np.testing.assert_allclose(head.weight.detach().numpy()[0], refit.coef_[0], atol=5e-3)
 
 
-def test_cross_validation_needs_enough_rows_of_every_class():
+def test_cross_validation_needs_two_classes_and_copes_with_a_class_rarer_than_the_folds():
     from ssl_ads.errors import DataError
     from ssl_ads.training.lbfgs_probe import fit_l2_probe_cv
 
-    x, y = _data(n=50)
-    rows = np.concatenate([np.flatnonzero(y == 0)[:20], np.flatnonzero(y == 1)[:2]])
-    with pytest.raises(DataError, match="smallest class has 2"):
-        fit_l2_probe_cv(ImpressionBinaryTask("click"), x, y, rows, folds=5, seed=0)
+    x, y = _data(n=80)
+    task = ImpressionBinaryTask("click")
+    with pytest.raises(DataError, match="two classes"):
+        fit_l2_probe_cv(task, x, y, np.flatnonzero(y == 0)[:20], folds=5, seed=0)
+    rare = np.concatenate([np.flatnonzero(y == 0)[:20], np.flatnonzero(y == 1)[:2]])  # 2 positives, 5 folds
+    head, l2, score, _ = fit_l2_probe_cv(task, x, y, rare, folds=5, seed=0)
+    assert l2 > 0 and 0.0 <= score <= 1.0 and head(torch.as_tensor(x[:3])).shape == (3, 1)

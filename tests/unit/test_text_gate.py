@@ -119,9 +119,45 @@ def test_balanced_exact_probe_matches_sklearn_balanced_logistic_regression():
 
 
 def test_unknown_downstream_options_name_the_key():
-    with pytest.raises(ConfigError, match=r"task\.class_weight must be one of .*'auto'"):
-        TextClassification(class_weight="auto")
+    with pytest.raises(ConfigError, match=r"task\.class_weight must be one of .*'sometimes'"):
+        TextClassification(class_weight="sometimes")
+    with pytest.raises(ConfigError, match=r"class_weight=auto .* needs task\.probe_cv_folds"):
+        TextClassification(class_weight="auto", probe_solver="lbfgs")
     with pytest.raises(ConfigError, match=r"task\.probe_solver"):
         TextClassification(probe_solver="sgd")
     with pytest.raises(ConfigError, match=r"task\.validation_labels"):
         TextClassification(validation_labels="some")
+
+
+def test_auto_class_weight_takes_the_weighting_with_the_better_out_of_fold_accuracy(tmp_path):
+    """The probe under class_weight=auto fits both weightings by cross-validation over the label budget and
+    keeps the one a hand-run of both says has the better out-of-fold accuracy."""
+    from hydra import compose, initialize_config_dir
+
+    from ssl_ads.config.choices import CONFIG_DIR
+    from ssl_ads.config.schema import register_configs
+    from ssl_ads.stages.context import build_context
+    from ssl_ads.stages.evaluate import Downstream
+    from ssl_ads.training.lbfgs_probe import fit_l2_probe_cv
+
+    register_configs()
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=[
+            "stage=probe", "experiment=text_tiny", f"cache_dir={tmp_path}", "task.class_weight=auto",
+            "task.probe_solver=lbfgs", "task.probe_cv_folds=3", "task.validation_labels=matched",
+        ])  # fmt: skip
+    downstream = Downstream(build_context(cfg, directory=tmp_path / "run"))
+    labels = downstream.labels.astype(np.int64)
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(len(labels), 8)).astype(np.float32)
+    features[np.arange(len(labels)), labels % 8] += 0.7  # a weak signal: the two weightings disagree
+    budget = downstream.budget_rows(1.0)
+    accuracy = {}
+    for balanced in (False, True):
+        downstream.task.fit_class_weights(labels[budget], balanced)
+        accuracy[balanced] = fit_l2_probe_cv(downstream.task, features, labels, budget, 3, cfg.seed)[3]["accuracy"]
+    downstream.l2_probe(features, downstream.labeled_rows(1.0), 1.0)
+    assert downstream.balanced_choice == max((False, True), key=accuracy.get)
+    assert (downstream.task.loss_weights is not None) == downstream.balanced_choice
+    downstream.task.fit_class_weights(labels[budget])  # outside the probe (fine-tuning), "auto" is the plain mean
+    assert downstream.task.loss_weights is None
