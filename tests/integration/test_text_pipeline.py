@@ -69,7 +69,7 @@ def test_text_file_with_the_frozen_pretrained_encoder(tmp_path, cli):
     assert len(list((tmp_path / "cache" / "text_embeddings").glob("*.npy"))) >= 1
 
 
-def test_reviews_best_experiment_runs_the_balanced_exact_probe_on_tfidf_and_minilm(tmp_path, cli):
+def test_reviews_best_experiment_runs_the_cross_validated_exact_probe_on_tfidf_and_minilm(tmp_path, cli):
     rng = np.random.default_rng(1)
     good = ["Love this dress, fits perfectly", "Beautiful soft fabric, great buy", "So comfortable, wear it daily"]
     bad = ["Runs small and the seams ripped", "Poor quality, sending it back", "Itchy fabric, looked cheap"]
@@ -86,11 +86,12 @@ def test_reviews_best_experiment_runs_the_balanced_exact_probe_on_tfidf_and_mini
     config = (run_dir / ".hydra" / "config.yaml").read_text()
     assert "ssl_ads.encoders.sentence_tfidf.SentenceTfidf" in config and "sentence_weight: 0.7" in config
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert metrics["protocol"]["loss"].startswith("balanced class weights")
+    assert metrics["protocol"]["loss"].startswith("class weights per probe fit: balanced")
     assert metrics["protocol"]["model_selection"].startswith("probe: exact L2 head, strength from a grid by 5-fold")
     for row in metrics["results"]:
         assert row["metrics"]["test_accuracy"] > 0.9 and row["metrics"]["test_macro_f1"] > 0.85
         assert row["metrics"]["probe_l2"] in L2_GRID  # the exact L2 probe, its strength chosen by cross-validation
+        assert row["metrics"]["probe_balanced"] in (0.0, 1.0)  # class_weight=auto: the weighting it took
     # the budget: a quarter (then all) of the 84 train and of the 12 validation rows (70 % / 10 % of 120)
     assert [r["n_labels"] for r in metrics["results"]] == [24, 96]
     assert len(list((tmp_path / "cache" / "text_embeddings").glob("*.npy"))) >= 1
