@@ -42,11 +42,12 @@ class SentenceTfidf(nn.Module):
         sentence_weight: float = 0.7,
         max_features: int = 2048,
         sublinear_tf: bool = True,
+        bigrams: bool = False,
     ) -> None:
         super().__init__()
         if sentence_weight < 0:
             raise ConfigError(f"encoder.sentence_weight must be >= 0, got {sentence_weight}")
-        self.tfidf = BagOfWords(vocab_size, max_len, max_features, tfidf=True, sublinear_tf=sublinear_tf)
+        self.tfidf = BagOfWords(vocab_size, max_len, max_features, True, sublinear_tf, bigrams)
         self.sentence = SentencePretrained(model, precision, max_length, batch_size, trainable=False)
         self.sentence_weight = sentence_weight
         self.dim = self.tfidf.dim + self.sentence.dim

@@ -64,3 +64,34 @@ def test_bag_of_words_counts_and_idf_by_hand():
     raw = torch.zeros(3)
     raw[bow.column[5]], raw[bow.column[6]] = 2 * idf[5], idf[6]
     assert torch.allclose(features[0], raw / raw.norm())
+
+
+def test_bigrams_compete_with_pieces_for_the_feature_budget():
+    # the pair (5, 6) is in three texts, piece 7 in one: with three features, 5, 6 and (5, 6) win
+    tokens = torch.tensor([[CLS_ID, 5, 6, 7, PAD_ID], [CLS_ID, 5, 6, PAD_ID, PAD_ID], [CLS_ID, 6, 5, 6, PAD_ID]])
+    bow = BagOfWords(vocab_size=8, max_features=3, tfidf=True, sublinear_tf=False, bigrams=True)
+    bow.fit(tokens)
+    assert bow.column[7] == -1 and bow.pair_key[0] == 5 * 8 + 6
+    assert bow.pair_key[1:].eq(torch.iinfo(torch.long).max).all()  # padding past the one selected pair
+    pair_column = int(bow.pair_column[0])
+    assert {pair_column, *bow.column[[5, 6]].tolist()} == {0, 1, 2}
+    assert float(bow.idf[pair_column]) == pytest.approx(np.log(4 / 4) + 1)
+    # (6, 5) was not selected and no pair spans the padding or the [CLS] piece
+    features = bow.embed({"tokens": torch.tensor([[CLS_ID, 6, 5, 6, 5], [CLS_ID, 5, PAD_ID, 6, PAD_ID]])})
+    raw = torch.zeros(2, 3)
+    raw[0, bow.column[5]], raw[0, bow.column[6]], raw[0, pair_column] = 2 * bow.idf[bow.column[5]], 2, 1
+    raw[1, bow.column[5]], raw[1, bow.column[6]] = bow.idf[bow.column[5]], 1
+    assert torch.allclose(features, torch.nn.functional.normalize(raw, dim=-1))
+
+
+def test_bigram_features_survive_a_state_dict_round_trip():
+    rng = np.random.default_rng(0)
+    tokens = torch.from_numpy(np.concatenate([np.full((40, 1), CLS_ID), rng.integers(4, 30, (40, 12))], 1))
+    fitted = BagOfWords(vocab_size=30, max_features=50, tfidf=True, bigrams=True)
+    fitted.fit(tokens)
+    assert (fitted.pair_column >= 0).sum() > 0 and fitted.column.ge(0).sum() + fitted.pair_column.ge(0).sum() == 50
+    loaded = BagOfWords(vocab_size=30, max_features=50, tfidf=True, bigrams=True)
+    loaded.load_state_dict(fitted.state_dict())
+    assert torch.equal(loaded.embed({"tokens": tokens}), fitted.embed({"tokens": tokens}))
+    # a unigram encoder's checkpoint has no pair buffers, so older checkpoints load as they were saved
+    assert "pair_key" not in BagOfWords(vocab_size=30, max_features=20).state_dict()
