@@ -11,17 +11,18 @@ from pathlib import Path
 
 import polars as pl
 
-from ssl_ads.data.quarantine import LINE, quarantine_rows
-from ssl_ads.data.sources.common import READER_VERSION, data_files, existing_path, files_fingerprint, root_of, text
+from ssl_ads.data.quarantine import LINE
+from ssl_ads.data.sources.common import existing_path, text
+from ssl_ads.data.sources.file_table import FileTableDataset
 from ssl_ads.data.tabular_read import INTERNAL, field_count_checks, read_table
-from ssl_ads.data.tabular_source import TabularDataset, TabularSource
+from ssl_ads.data.tabular_source import TabularSource
 from ssl_ads.errors import DataError
 
 REQUIRED = ["click", "hour"]
 DROPPED = ["id"]
 
 
-class Avazu(TabularDataset):
+class Avazu(FileTableDataset):
     def __init__(
         self,
         path: str,
@@ -32,15 +33,7 @@ class Avazu(TabularDataset):
         numeric_transform: str = "auto",
         quantile_bins: int = 100,
     ) -> None:
-        super().__init__(min_count, max_vocab, hash_buckets, numeric_transform, quantile_bins)
-        self.path = str(path)
-        self.max_bad_share = max_bad_share
-
-    def fingerprint(self) -> dict:
-        path = existing_path(self.path)
-        key = {**super().fingerprint(), "reader_version": READER_VERSION}
-        key["files"] = files_fingerprint(data_files(path)[0], root_of(path))
-        return key
+        super().__init__(path, max_bad_share, min_count, max_vocab, hash_buckets, numeric_transform, quantile_bins)
 
     def source(self, cache_dir: Path) -> TabularSource:
         path = existing_path(self.path)
@@ -64,15 +57,7 @@ class Avazu(TabularDataset):
             "click not 0/1": pl.col("__label").is_null(),
             "hour not YYMMDDHH": pl.col("__hour_of_day").is_null(),
         }
-        good, report = quarantine_rows(
-            parsed,
-            checks,
-            source=path,
-            cache_dir=cache_dir,
-            key=self.fingerprint(),
-            raw_columns=columns,
-            max_bad_share=self.max_bad_share,
-        )
+        good, report = self.quarantined(parsed, checks, path, cache_dir, raw_columns=columns)
         frame = good.select(
             pl.col(LINE).alias("row_id"),
             pl.col("__hour_of_day").alias("hour_of_day"),

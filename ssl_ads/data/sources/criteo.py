@@ -11,17 +11,18 @@ from pathlib import Path
 
 import polars as pl
 
-from ssl_ads.data.quarantine import LINE, quarantine_rows
-from ssl_ads.data.sources.common import READER_VERSION, data_files, existing_path, files_fingerprint, root_of
+from ssl_ads.data.quarantine import LINE
+from ssl_ads.data.sources.common import existing_path
+from ssl_ads.data.sources.file_table import FileTableDataset
 from ssl_ads.data.tabular_read import headerless_checks, read_headerless
-from ssl_ads.data.tabular_source import TabularDataset, TabularSource
+from ssl_ads.data.tabular_source import TabularSource
 
 INTEGER_FIELDS = [f"I{i}" for i in range(1, 14)]
 CATEGORICAL_FIELDS = [f"C{i}" for i in range(1, 27)]
 COLUMNS = ["click", *INTEGER_FIELDS, *CATEGORICAL_FIELDS]
 
 
-class Criteo(TabularDataset):
+class Criteo(FileTableDataset):
     def __init__(
         self,
         path: str,
@@ -32,15 +33,7 @@ class Criteo(TabularDataset):
         numeric_transform: str = "auto",
         quantile_bins: int = 100,
     ) -> None:
-        super().__init__(min_count, max_vocab, hash_buckets, numeric_transform, quantile_bins)
-        self.path = str(path)
-        self.max_bad_share = max_bad_share
-
-    def fingerprint(self) -> dict:
-        path = existing_path(self.path)
-        key = {**super().fingerprint(), "reader_version": READER_VERSION}
-        key["files"] = files_fingerprint(data_files(path)[0], root_of(path))
-        return key
+        super().__init__(path, max_bad_share, min_count, max_vocab, hash_buckets, numeric_transform, quantile_bins)
 
     def source(self, cache_dir: Path) -> TabularSource:
         path = existing_path(self.path)
@@ -54,14 +47,8 @@ class Criteo(TabularDataset):
             "label not 0/1": pl.col("__label").is_null(),
             **{f"non-integer {n}": pl.col(n).is_not_null() & pl.col(f"__{n}").is_null() for n in INTEGER_FIELDS},
         }
-        good, report = quarantine_rows(
-            parsed,
-            checks,
-            source=path,
-            cache_dir=cache_dir,
-            key=self.fingerprint(),
-            raw_columns=[c for c in ("raw_line",) if c in parsed.columns],
-            max_bad_share=self.max_bad_share,
+        good, report = self.quarantined(
+            parsed, checks, path, cache_dir, raw_columns=[c for c in ("raw_line",) if c in parsed.columns]
         )
         frame = good.select(
             pl.col(LINE).alias("row_id"),

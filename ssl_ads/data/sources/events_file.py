@@ -11,14 +11,13 @@ from pathlib import Path
 
 import polars as pl
 
-from ssl_ads.data.quarantine import FILE, LINE, quarantine_rows
-from ssl_ads.data.sequence_source import EVENT_COLUMNS, SequenceDataset, SequenceSource
+from ssl_ads.data.quarantine import FILE, LINE
+from ssl_ads.data.sequence_source import EVENT_COLUMNS, SequenceSource
 from ssl_ads.data.sources.common import (
     N_FIELDS,
     READER_VERSION,
     as_int,
     as_seconds,
-    clean_events,
     collect,
     csv_record_lines,
     data_files,
@@ -28,15 +27,15 @@ from ssl_ads.data.sources.common import (
     relative_file_column,
     require_rows,
     root_of,
-    source_report,
     text,
 )
+from ssl_ads.data.sources.event_log import EventLogDataset
 from ssl_ads.errors import ConfigError, DataError
 
 RAW = "raw_"  # prefix of the file's own (unparsed) columns, kept for the quarantine file
 
 
-class EventsFile(SequenceDataset):
+class EventsFile(EventLogDataset):
     """Events from `path`; `columns` maps canonical names (user_id, item_id, timestamp, ...) to the file's."""
 
     def __init__(
@@ -56,20 +55,16 @@ class EventsFile(SequenceDataset):
         min_item_count: int = 1,
         side_fields: list[str] | None = None,
     ) -> None:
-        super().__init__(max_len=max_len, min_item_count=min_item_count, side_fields=side_fields)
+        cleaning = (dedup, min_user_interactions, min_item_interactions, max_bad_share)
+        super().__init__(path, *cleaning, max_len, min_item_count, side_fields)
         if len(separator.encode()) != 1:
             raise ConfigError(f"dataset.separator must be a single-byte character, got {separator!r}")
-        self.path = str(path)
         self.columns = {str(k): str(v) for k, v in (columns or {}).items()}
         self.labels_path = None if labels_path is None else str(labels_path)
         self.label_columns_map = {str(k): str(v) for k, v in (label_columns_map or {}).items()}
         self.cutoff_timestamp = cutoff_timestamp
         self.timestamp_format = timestamp_format
         self.separator = separator
-        self.dedup = dedup
-        self.min_user_interactions = min_user_interactions
-        self.min_item_interactions = min_item_interactions
-        self.max_bad_share = max_bad_share
 
     def fingerprint(self) -> dict:
         """Every argument plus each file's size and mtime, so an edited file is featurized again."""
@@ -91,6 +86,7 @@ class EventsFile(SequenceDataset):
         raw, schema, fmt = self._read_raw(path)
         sources = {name: self._file_column(name, schema, path) for name in self.canonical_columns()}
         require_rows(collect(raw.select(pl.len()), path, fmt).item(), path)
+        keep = self.canonical_columns()
         values = {name: RAW + src for name, src in sources.items() if name != "timestamp"}
         parsed = raw.with_columns(
             self._parse_timestamp(schema, sources["timestamp"]),
@@ -98,31 +94,11 @@ class EventsFile(SequenceDataset):
         )
         # `parsed` is lazy for parquet: the streaming engine reads only the mapped columns, and raw fields
         # are kept for the bad rows only
-        good, report = quarantine_rows(
-            parsed,
-            self._checks(schema, sources),
-            source=path,
-            cache_dir=cache_dir,
-            key=self.fingerprint(),
-            raw_columns=[RAW + src for src in dict.fromkeys(sources.values())],
-            keep=self.canonical_columns(),
-            max_bad_share=self.max_bad_share,
-        )
-        events, removed = clean_events(
-            good,
-            self.canonical_columns(),
-            dedup=self.dedup,
-            min_user_interactions=self.min_user_interactions,
-            min_item_interactions=self.min_item_interactions,
-            source=str(path),
-        )
-        labels = None if self.labels_path is None else self._read_labels(events.schema["user_id"])
-        return SequenceSource(
-            events=events.lazy(),
-            labels=labels,
-            cutoff_timestamp=self.cutoff_timestamp,
-            name=str(path),
-            quarantine=source_report(report, removed),
+        raw_columns = [RAW + src for src in dict.fromkeys(sources.values())]
+        good, report = self.quarantined(parsed, self._checks(schema, sources), path, cache_dir, raw_columns, keep)
+        labels = None if self.labels_path is None else self._read_labels(good.schema["user_id"])
+        return self.events_source(
+            good, report, keep, path, str(path), labels=labels, cutoff_timestamp=self.cutoff_timestamp
         )
 
     def _read_raw(self, path: Path) -> tuple[pl.LazyFrame, pl.Schema, str]:

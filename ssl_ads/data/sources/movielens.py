@@ -10,24 +10,23 @@ from pathlib import Path
 
 import polars as pl
 
-from ssl_ads.data.quarantine import LINE, quarantine_rows
-from ssl_ads.data.sequence_source import SequenceDataset, SequenceSource
+from ssl_ads.data.quarantine import LINE
+from ssl_ads.data.sequence_source import SequenceSource
 from ssl_ads.data.sources.common import (
     RAW_LINE,
     READER_VERSION,
     as_float,
     as_int,
     as_seconds,
-    clean_events,
     collect,
     existing_path,
     field_checks,
     files_fingerprint,
     line_checks,
     require_rows,
-    source_report,
     split_lines,
 )
+from ssl_ads.data.sources.event_log import EventLogDataset
 from ssl_ads.errors import ConfigError, DataError
 
 # format → (separator, has a typed header); u.data and ratings.dat are user, item, rating, timestamp
@@ -36,7 +35,7 @@ FIELDS = ("user_id", "item_id", "rating", "timestamp")
 COLUMNS = ["user_id", "item_id", "timestamp", "rating"]
 
 
-class MovieLens(SequenceDataset):
+class MovieLens(EventLogDataset):
     """Every rating is an interaction, ordered by time per user; no labels and no label window."""
 
     def __init__(
@@ -52,16 +51,12 @@ class MovieLens(SequenceDataset):
         min_item_count: int = 1,
         side_fields: list[str] | None = None,
     ) -> None:
-        super().__init__(max_len=max_len, min_item_count=min_item_count, side_fields=side_fields)
+        cleaning = (dedup, min_user_interactions, min_item_interactions, max_bad_share)
+        super().__init__(path, *cleaning, max_len, min_item_count, side_fields)
         if format != "auto" and format not in FORMATS:
             raise ConfigError(f"dataset.format must be auto or one of {', '.join(FORMATS)}, got '{format}'")
-        self.path = str(path)
         self.format = format
         self.rating_threshold = rating_threshold
-        self.dedup = dedup
-        self.min_user_interactions = min_user_interactions
-        self.min_item_interactions = min_item_interactions
-        self.max_bad_share = max_bad_share
 
     def fingerprint(self) -> dict:
         """Every argument plus the ratings file's size and mtime, so an edited file is featurized again."""
@@ -107,16 +102,7 @@ class MovieLens(SequenceDataset):
             *[pl.col(f).alias(f"text_{f}") for f in FIELDS if f in names],
         )
         checks = line_checks() | field_checks({f"text_{f}": f for f in FIELDS if f in names})
-        good, report = quarantine_rows(
-            parsed,
-            checks,
-            source=path,
-            cache_dir=cache_dir,
-            key=self.fingerprint(),
-            raw_columns=[RAW_LINE],
-            keep=COLUMNS,
-            max_bad_share=self.max_bad_share,
-        )
+        good, report = self.quarantined(parsed, checks, path, cache_dir, raw_columns=[RAW_LINE], keep=COLUMNS)
         require_rows(report.n_rows, path)
         removed: dict[str, int] = {}
         if self.rating_threshold is not None:
@@ -125,21 +111,7 @@ class MovieLens(SequenceDataset):
             kept = good.filter(pl.col("rating") >= self.rating_threshold)
             removed["below_rating_threshold"] = good.height - kept.height
             good = kept
-        events, cleaned = clean_events(
-            good,
-            COLUMNS,
-            dedup=self.dedup,
-            min_user_interactions=self.min_user_interactions,
-            min_item_interactions=self.min_item_interactions,
-            source=str(path),
-        )
-        return SequenceSource(
-            events=events.lazy(),
-            labels=None,
-            cutoff_timestamp=None,
-            name=f"MovieLens {fmt} ({path})",
-            quarantine=source_report(report, removed | cleaned),
-        )
+        return self.events_source(good, report, COLUMNS, path, f"MovieLens {fmt} ({path})", removed)
 
 
 def detect_format(path: Path) -> str | None:

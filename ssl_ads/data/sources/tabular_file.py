@@ -11,17 +11,18 @@ from pathlib import Path
 
 import polars as pl
 
-from ssl_ads.data.quarantine import LINE, quarantine_rows
-from ssl_ads.data.sources.common import READER_VERSION, data_files, existing_path, files_fingerprint, root_of, text
+from ssl_ads.data.quarantine import LINE
+from ssl_ads.data.sources.common import existing_path, text
+from ssl_ads.data.sources.file_table import FileTableDataset
 from ssl_ads.data.tabular_read import INTERNAL, binary_label, field_count_checks, read_table
 from ssl_ads.data.tabular_schema import datetime_exprs, infer_field_types, numeric_expr
-from ssl_ads.data.tabular_source import TabularDataset, TabularSource
+from ssl_ads.data.tabular_source import TabularSource
 from ssl_ads.errors import ConfigError, DataError
 
 P = "__parsed_"  # prefix of parsed columns while the raw ones are still needed for the quarantine file
 
 
-class TabularFile(TabularDataset):
+class TabularFile(FileTableDataset):
     def __init__(
         self,
         path: str,
@@ -39,11 +40,10 @@ class TabularFile(TabularDataset):
         numeric_transform: str = "auto",
         quantile_bins: int = 100,
     ) -> None:
-        super().__init__(min_count, max_vocab, hash_buckets, numeric_transform, quantile_bins)
+        super().__init__(path, max_bad_share, min_count, max_vocab, hash_buckets, numeric_transform, quantile_bins)
         overlap = set(categorical or []) & set(numeric or [])
         if overlap:
             raise ConfigError(f"dataset.categorical and dataset.numeric both list {sorted(overlap)}")
-        self.path = str(path)
         self.label = label
         self.positive_class = None if positive_class is None else str(positive_class)
         self.categorical = list(categorical or [])
@@ -51,13 +51,6 @@ class TabularFile(TabularDataset):
         self.drop = list(drop or [])
         self.max_integer_categories = max_integer_categories
         self.separator = separator
-        self.max_bad_share = max_bad_share
-
-    def fingerprint(self) -> dict:
-        path = existing_path(self.path)
-        key = {**super().fingerprint(), "reader_version": READER_VERSION}
-        key["files"] = files_fingerprint(data_files(path)[0], root_of(path))
-        return key
 
     def source(self, cache_dir: Path) -> TabularSource:
         path = existing_path(self.path)
@@ -81,15 +74,7 @@ class TabularFile(TabularDataset):
         for name in types.numeric:
             present = text(pl.col(name).cast(pl.String)).is_not_null()
             checks[f"non-numeric {name}"] = present & pl.col(P + name).is_null()
-        good, report = quarantine_rows(
-            parsed,
-            checks,
-            source=path,
-            cache_dir=cache_dir,
-            key=self.fingerprint(),
-            raw_columns=columns,
-            max_bad_share=self.max_bad_share,
-        )
+        good, report = self.quarantined(parsed, checks, path, cache_dir, raw_columns=columns)
         frame = good.select(
             pl.col(LINE).alias("row_id"),
             *[pl.col(P + c).alias(c) for c in [*out_categorical, *types.numeric, self.label]],

@@ -10,14 +10,12 @@ from pathlib import Path
 
 import polars as pl
 
-from ssl_ads.data.quarantine import quarantine_rows
-from ssl_ads.data.sequence_source import SequenceDataset, SequenceSource
+from ssl_ads.data.sequence_source import SequenceSource
 from ssl_ads.data.sources.common import (
     RAW_LINE,
     READER_VERSION,
     as_int,
     as_seconds,
-    clean_events,
     data_files,
     existing_path,
     field_checks,
@@ -25,9 +23,9 @@ from ssl_ads.data.sources.common import (
     line_checks,
     require_rows,
     root_of,
-    source_report,
     split_lines,
 )
+from ssl_ads.data.sources.event_log import EventLogDataset
 from ssl_ads.errors import ConfigError
 
 BEHAVIORS = ("pv", "buy", "cart", "fav")  # page view, purchase, add to cart, favourite
@@ -35,7 +33,7 @@ FIELDS = ("user_id", "item_id", "category", "action", "timestamp")
 COLUMNS = ["user_id", "item_id", "timestamp", "category", "action"]
 
 
-class TaobaoUserBehavior(SequenceDataset):
+class TaobaoUserBehavior(EventLogDataset):
     """Taobao events as canonical columns: `category` (Int64) and `action` (pv/buy/cart/fav) side fields."""
 
     def __init__(
@@ -51,17 +49,13 @@ class TaobaoUserBehavior(SequenceDataset):
         min_item_count: int = 1,
         side_fields: list[str] | None = None,
     ) -> None:
-        super().__init__(max_len=max_len, min_item_count=min_item_count, side_fields=side_fields)
+        cleaning = (dedup, min_user_interactions, min_item_interactions, max_bad_share)
+        super().__init__(path, *cleaning, max_len, min_item_count, side_fields)
         self.behaviors = None if behaviors is None else [str(b) for b in behaviors]
         unknown = sorted(set(self.behaviors or []) - set(BEHAVIORS))
         if unknown:
             raise ConfigError(f"dataset.behaviors: unknown {unknown}; Taobao codes are {', '.join(BEHAVIORS)}")
-        self.path = str(path)
         self.separator = separator
-        self.dedup = dedup
-        self.min_user_interactions = min_user_interactions
-        self.min_item_interactions = min_item_interactions
-        self.max_bad_share = max_bad_share
 
     def fingerprint(self) -> dict:
         """Every argument plus each file's size and mtime, so an edited file is featurized again."""
@@ -83,34 +77,11 @@ class TaobaoUserBehavior(SequenceDataset):
         checks = line_checks() | field_checks({f"text_{f}": f for f in FIELDS if f != "action"})
         checks["missing behavior_type"] = pl.col("text_action").is_null()
         checks["unknown behavior_type"] = pl.col("action").is_null()
-        good, report = quarantine_rows(
-            parsed,
-            checks,
-            source=path,
-            cache_dir=cache_dir,
-            key=self.fingerprint(),
-            raw_columns=[RAW_LINE],
-            keep=COLUMNS,
-            max_bad_share=self.max_bad_share,
-        )
+        good, report = self.quarantined(parsed, checks, path, cache_dir, raw_columns=[RAW_LINE], keep=COLUMNS)
         require_rows(report.n_rows, path)
         removed: dict[str, int] = {}
         if self.behaviors is not None:
             kept = good.filter(pl.col("action").is_in(self.behaviors))
             removed["behavior_filter"] = good.height - kept.height
             good = kept
-        events, cleaned = clean_events(
-            good,
-            COLUMNS,
-            dedup=self.dedup,
-            min_user_interactions=self.min_user_interactions,
-            min_item_interactions=self.min_item_interactions,
-            source=str(path),
-        )
-        return SequenceSource(
-            events=events.lazy(),
-            labels=None,
-            cutoff_timestamp=None,
-            name=f"Taobao UserBehavior ({path})",
-            quarantine=source_report(report, removed | cleaned),
-        )
+        return self.events_source(good, report, COLUMNS, path, f"Taobao UserBehavior ({path})", removed)
