@@ -134,3 +134,34 @@ def test_wrong_type_and_unknown_key_name_the_key():
     cfg = compose_run("+pretext.mask_rate=0.3")
     with pytest.raises(ConfigError, match=r"pretext\.mask_rate"):
         validate_run_config(cfg, {})
+
+
+
+def chosen(*overrides: str) -> dict[str, str]:
+    """The encoder, pretext and task options Hydra picked for these overrides."""
+    register_configs()
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=["stage=pipeline", *overrides], return_hydra_config=True)
+    return {group: cfg.hydra.runtime.choices[group] for group in ("encoder", "pretext", "task")}
+
+
+@pytest.mark.parametrize("dataset", group_choices("dataset"))
+def test_a_dataset_alone_brings_its_modality_s_encoder_pretext_and_task(dataset):
+    cfg = compose_run(f"dataset={dataset}")
+    for key in OmegaConf.missing_keys(cfg):
+        OmegaConf.update(cfg, key, ["text"] if key.endswith("_cols") else "/data/events.csv")
+    if "label_col" in cfg.dataset and cfg.dataset.label_col is None:  # text files: the user names the label
+        cfg.dataset.label_col = "label"
+    validate_run_config(cfg, {"dataset": dataset})  # raises, listing the compatible choices, on a mismatch
+    modality = _modality_of_dataset(dataset)
+    assert all(modality in _modalities(group, choice) for group, choice in chosen(f"dataset={dataset}").items())
+
+
+def test_the_command_line_and_experiments_win_over_a_dataset_s_defaults():
+    picked = chosen("dataset=text_file", "encoder=text_transformer", "pretext=masked_token")
+    assert picked == {"encoder": "text_transformer", "pretext": "masked_token", "task": "text_label"}
+    assert chosen("experiment=reviews_best")["encoder"] == "sentence_tfidf"
+    assert chosen("dataset=movielens")["task"] == "next_item"
+    assert chosen("dataset=tabular_file") == {"encoder": "field_mlp", "pretext": "masked_feature", "task": "ctr"}
+    assert compose_run("dataset=tabular_file", "dataset.label=income").task.label == "income"
+    assert compose_run("dataset=synthetic_impressions").task.label == "click"
