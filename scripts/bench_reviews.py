@@ -4,8 +4,9 @@ For each task (Recommended IND, binary; Department Name, multi-class) and seed, 
 
     ssl-ads probe experiment=reviews_best dataset.path=<parquet> seed=<s> [task.label='Department Name']
 
-(TF-IDF over word pieces and adjacent pairs ‖ 0.7 × frozen all-MiniLM-L6-v2, class-balanced exact L2 probe, its strength chosen by 5-fold
-cross-validation over the label budget), then fits the issue's reference columns on exactly the same rows:
+(TF-IDF over word pieces and adjacent pairs ‖ 0.7 × frozen all-MiniLM-L6-v2, class-balanced exact L2 probe,
+its strength chosen by 5-fold cross-validation over the label budget), then fits the issue's reference
+columns on exactly the same rows:
 the same split (70 % train / 10 % validation / 20 % test, seeded), the same label budgets (n = 100, 320,
 1,000 and all: the same stratified, nested draw of train and validation labels), scored on the same test
 rows. References: scikit-learn TF-IDF (word 1-2-grams) + LR, bag-of-words + LR, and the frozen MiniLM
