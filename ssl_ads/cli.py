@@ -36,6 +36,31 @@ STAGES = {
 }
 
 
+# Hydra's flags that take the next argument as their value (`--info` only when it is one of its topics).
+VALUE_FLAGS = {"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd",
+               "--experimental-rerun"}  # fmt: skip
+INFO_TOPICS = {"all", "config", "defaults", "defaults-tree", "plugins", "searchpath"}
+
+
+def hydra_argv(stage: str, rest: list[str]) -> list[str]:
+    """The argv Hydra parses: its overrides are one positional run, so the user's overrides and `stage=` go
+    together before the flags, whatever order they were typed in (`experiment=demo --cfg job` as well)."""
+    overrides, flags = [], []
+    args = iter(rest)
+    for arg in args:
+        if not arg.startswith("-"):
+            overrides.append(arg)
+            continue
+        flags.append(arg)
+        if arg in VALUE_FLAGS or arg in ("--info", "-i"):
+            value = next(args, None)
+            if value is not None and (arg in VALUE_FLAGS or value in INFO_TOPICS):
+                flags.append(value)
+            elif value is not None:
+                overrides.append(value)
+    return [f"ssl-ads {stage}", *overrides, f"stage={stage}", *flags]
+
+
 def _direct_stage(stage: str) -> Callable[[list[str]], int]:
     """Stages that parse their own arguments instead of composing one Hydra run config (imported on use:
     `report` must not pay for torch)."""
@@ -98,5 +123,5 @@ def main(argv: list[str] | None = None) -> None:
     if stage in ("benchmark", "report"):
         sys.exit(_direct_stage(stage)(rest))
     register_configs()
-    sys.argv = [f"ssl-ads {stage}", *rest, f"stage={stage}"]
+    sys.argv = hydra_argv(stage, rest)
     hydra.main(config_path=str(CONFIG_DIR), config_name="config", version_base="1.3")(run)()

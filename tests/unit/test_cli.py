@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ssl_ads.cli import hydra_argv
 from ssl_ads.config.choices import all_groups
 
 
@@ -29,6 +30,15 @@ def test_hydra_flags_work(cli):
     assert "dim: 32" in result.stdout
     assert "stage: pretrain" in result.stdout
     assert "ssl-ads" in cli("pretrain", "--help").stdout
+
+
+def test_overrides_may_stand_before_and_after_hydra_flags(cli):
+    result = cli("pretrain", "experiment=tiny", "--cfg", "job", "encoder.dim=32")
+    assert result.returncode == 0, result.stderr
+    assert "dim: 32" in result.stdout and "stage: pretrain" in result.stdout
+    assert hydra_argv("probe", ["-m", "seed=0,1", "--info", "defaults", "--cfg", "job", "--info", "x=1"]) == [
+        "ssl-ads probe", "seed=0,1", "x=1", "stage=probe", "-m", "--info", "defaults", "--cfg", "job", "--info"
+    ]  # fmt: skip
 
 
 def test_unknown_override_key_fails_naming_it(cli):
