@@ -29,8 +29,6 @@ def gbdt_features(arrays: dict[str, np.ndarray], cardinalities: list[int]) -> tu
 
 
 def gbdt_rows(downstream: Downstream, fractions: list[float]) -> list[ResultRow]:
-    from ssl_ads.stages.evaluate import ResultRow
-
     ctx, task = downstream.ctx, downstream.task
     features, categorical = gbdt_features(ctx.arrays, ctx.data.encoder_kwargs["cardinalities"])
     rows = []
@@ -45,8 +43,10 @@ def gbdt_rows(downstream: Downstream, fractions: list[float]) -> list[ResultRow]
         for split, rows_ in (("val", downstream.val), ("test", downstream.test)):
             scored = task.metrics().clone(prefix=f"{split}_")
             probabilities = torch.from_numpy(model.predict_proba(features[rows_])[:, 1].astype(np.float32))
-            scored.update(probabilities, torch.from_numpy(downstream.labels[rows_]).long())
+            target = torch.from_numpy(downstream.labels[rows_]).long()
+            scored.update(probabilities, target)
             metrics.update({k: float(v) for k, v in scored.compute().items()})
         seconds = round(time.perf_counter() - started, 2)
-        rows.append(ResultRow("gbdt", "baseline", fraction, len(labeled), metrics, seconds))
+        test_scored = (probabilities, target)  # the last split scored is test: the row's intervals resample it
+        rows.append(downstream.result_row("gbdt", "baseline", fraction, len(labeled), metrics, seconds, test_scored))
     return rows

@@ -1,4 +1,5 @@
-"""Seeds → cells: mean ± std of every test metric per (case, encoder, mode, label fraction)."""
+"""Seeds → cells: mean ± std of every test metric per (case, encoder, mode, label fraction), with the seed mean
+of each seed's 95 % interval bounds (`ci_low`, `ci_high`; null when a seed has none)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ def long_table(case: str, seed: int, rows: list[ResultRow]) -> pl.DataFrame:
             "n_labels": r.n_labels,
             "metric": name.removeprefix("test_"),
             "value": float(value),
+            "ci_low": _bound(r.intervals.get(name), "low"),
+            "ci_high": _bound(r.intervals.get(name), "high"),
         }
         for r in rows
         for name, value in r.metrics.items()
@@ -38,7 +41,19 @@ _LONG_SCHEMA = {
     "n_labels": pl.Int64,
     "metric": pl.String,
     "value": pl.Float64,
+    "ci_low": pl.Float64,
+    "ci_high": pl.Float64,
 }
+
+
+def _bound(interval: dict | None, side: str) -> float | None:
+    value = (interval or {}).get(side)
+    return None if value is None else float(value)
+
+
+def _seed_mean(column: str) -> pl.Expr:
+    """The seed mean of an interval bound, null unless every seed has one (a partial mean would mislead)."""
+    return pl.when(pl.col(column).null_count() == 0).then(pl.col(column).mean()).otherwise(None).alias(column)
 
 
 def aggregate(long: pl.DataFrame) -> pl.DataFrame:
@@ -51,6 +66,8 @@ def aggregate(long: pl.DataFrame) -> pl.DataFrame:
             pl.col("value").std(ddof=1).fill_null(0.0).alias("std"),
             pl.len().alias("n_seeds"),
             pl.col("n_labels").mean().round(0).cast(pl.Int64).alias("n_labels"),
+            _seed_mean("ci_low"),
+            _seed_mean("ci_high"),
             pl.col("value").alias("values"),
             pl.col("seed").alias("seeds"),
         )

@@ -35,6 +35,7 @@ class CaseRecord:
     protocol: dict = field(default_factory=dict)
     metric: str = ""
     pretrain: list[dict] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # per seed: too few positives in a test split or budget
 
 
 def _grid(cells: pl.DataFrame, case: str, metric: str) -> tuple[list[float], list[tuple[str, list[str]]]]:
@@ -51,7 +52,13 @@ def _grid(cells: pl.DataFrame, case: str, metric: str) -> tuple[list[float], lis
 
 
 def _pm(cell: dict | None) -> str:
-    return "–" if cell is None else f"{cell['mean']:.4f} ± {cell['std']:.4f}"
+    """`mean ± std` over seeds, then the seed means of the 95 % interval bounds when every seed has them."""
+    if cell is None:
+        return "–"
+    text = f"{cell['mean']:.4f} ± {cell['std']:.4f}"
+    if cell.get("ci_low") is not None and cell.get("ci_high") is not None:
+        text += f" [{cell['ci_low']:.3f}, {cell['ci_high']:.3f}]"
+    return text
 
 
 def print_summary(
@@ -129,6 +136,7 @@ def results_payload(
                 "metric": r.metric,
                 "protocol": r.protocol,
                 "pretrain": r.pretrain,
+                "warnings": r.warnings,
             }
             for r in records
         ],
@@ -159,7 +167,8 @@ def markdown_report(payload: dict, records: list[CaseRecord], cells: pl.DataFram
     if payload["description"]:
         lines += [payload["description"], ""]
     lines += [
-        f"- seeds: {payload['seeds']} (cells are mean ± sample std over seeds)",
+        f"- seeds: {payload['seeds']} (cells are mean ± sample std over seeds [seed means of the 95 % interval "
+        "bounds])",
         f"- label fractions: {payload['label_fractions']}; modes: {payload['modes']}",
         f"- wall time: {payload['seconds']} s; environment: {json.dumps(payload['environment'])}",
         "",
@@ -172,6 +181,7 @@ def markdown_report(payload: dict, records: list[CaseRecord], cells: pl.DataFram
     for record, case in zip(records, payload["cases"], strict=True):
         lines += ["", f"## Case `{case['name']}`", "", f"Overrides: `{' '.join(case['overrides'])}`", ""]
         lines += [f"- **{key}**: {value}" for key, value in case["protocol"].items() if key != "seeds"]
+        lines += [f"- **warning**: {line}" for line in case.get("warnings", [])]
         metrics = sorted(set(cells.filter(pl.col("case") == case["name"]).get_column("metric").to_list()))
         for metric in [case["metric"], *[m for m in metrics if m != case["metric"]]]:
             fractions, body = _grid(cells, case["name"], metric)

@@ -27,7 +27,10 @@ SUITE_DIR = CONFIG_DIR / "benchmark"
 MODES = ("probe", "finetune")
 SUITE_KEYS = {"name", "description", "seeds", "label_fractions", "modes", "overrides", "cases"}
 CASE_KEYS = {"name", "overrides", "expect"}
-EXPECT_KEYS = {"metric", "at_fraction", "mode", "encoder", "min", "max", "min_gain_over_scratch"}
+EXPECT_KEYS = {"metric", "at_fraction", "mode", "encoder", "min", "max", "min_gain_over_scratch", "use"}
+# What an expectation compares with its threshold: the seed mean of the point estimate, or of a bound of the
+# 95 % interval (ci_low: "clearly above", ci_high: "not clearly below"; see `ssl_ads.benchmark.expectations`).
+USES = ("point", "ci_low", "ci_high")
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ class Expectation:
     min: float | None = None
     max: float | None = None
     min_gain_over_scratch: float | None = None
+    use: str = "point"
 
 
 @dataclass
@@ -190,6 +194,8 @@ def _validate_expectation(suite: Suite, case: Case, expect: Expectation, where: 
             f"{where}: expectation on the pretrained encoder, but pretext={case.choices.get('pretext')} trains "
             "nothing; use encoder: scratch and drop min_gain_over_scratch"
         )
+    if expect.use not in USES:
+        raise ConfigError(f"{where}: expect.use must be one of {list(USES)}, got '{expect.use}'")
     if expect.min is None and expect.max is None and expect.min_gain_over_scratch is None:
         raise ConfigError(f"{where}: an expectation needs at least one of min, max, min_gain_over_scratch")
 

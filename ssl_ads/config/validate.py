@@ -1,7 +1,9 @@
-"""Start-up checks: every group node matches its constructor, and the parts share one modality.
+"""Start-up checks: every group node matches its constructor, values lie in their ranges, one modality.
 
 Schemas are derived from each `_target_`'s constructor signature so they cannot drift from the code:
-an unknown key or a value of the wrong type fails here, naming the key, before any data is read.
+an unknown key, a value of the wrong type or out of its declared range (`Annotated[int, Range(min=1)]`, see
+`ssl_ads.config.ranges`) fails here, naming the key, before any data is read. The run-level keys are checked
+against the same kind of annotations on `ssl_ads.config.schema.RunConfig`.
 """
 
 from __future__ import annotations
@@ -16,7 +18,11 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from ssl_ads.config.choices import COMPONENT_GROUPS, choices_with_modality
+from ssl_ads.config.lightning_args import check_lightning_args
+from ssl_ads.config.ranges import check_values
+from ssl_ads.config.schema import RunConfig
 from ssl_ads.errors import ConfigError
+from ssl_ads.extras import require_extra
 
 _SIMPLE_TYPES = (int, float, str, bool)
 
@@ -27,12 +33,15 @@ def validate_run_config(cfg: DictConfig, choices: dict[str, str | None]) -> None
     if missing:
         settings = " ".join(f"{key}=..." for key in missing)
         raise ConfigError(f"required config value(s) not set: {', '.join(missing)}; pass them as {settings}")
+    check_run_values(cfg)
+    check_lightning_args(cfg, choices)  # trainer.* passthroughs and the logger's package
     for group in COMPONENT_GROUPS:
         node = cfg.get(group)
         if node is None or "_target_" not in node:
             raise ConfigError(f"config group '{group}' is missing or has no _target_; choose one with {group}=<name>")
         check_node_against_signature(group, node)
     check_modalities(cfg, choices)
+    check_extras(cfg, choices)
 
 
 def check_node_against_signature(group: str, node: DictConfig) -> None:
@@ -45,10 +54,31 @@ def check_node_against_signature(group: str, node: DictConfig) -> None:
     schema = signature_schema(cls)
     values = {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if k != "_target_"}
     try:
-        OmegaConf.merge(OmegaConf.structured(schema), values)
+        merged = OmegaConf.merge(OmegaConf.structured(schema), values)
     except OmegaConfBaseException as err:
         key = getattr(err, "full_key", None) or getattr(err, "key", "?")
         raise ConfigError(f"{group}.{key}: {err.msg if hasattr(err, 'msg') else err}".splitlines()[0]) from err
+    given = {k: v for k, v in OmegaConf.to_container(merged).items() if not OmegaConf.is_missing(merged, k)}
+    problem = check_values(f"{group}.", typing.get_type_hints(cls.__init__, include_extras=True), given)
+    if problem:
+        raise ConfigError(problem)
+
+
+def check_run_values(cfg: DictConfig, schema: type = RunConfig, prefix: str = "") -> None:
+    """The run-level keys against the ranges annotated on the run schema's fields (nested loops included)."""
+    hints = typing.get_type_hints(schema, include_extras=True)
+    values: dict[str, Any] = {}
+    for item in dataclasses.fields(schema):
+        if item.name not in cfg or OmegaConf.is_missing(cfg, item.name):
+            continue
+        value = cfg[item.name]
+        if dataclasses.is_dataclass(hints[item.name]) and isinstance(value, DictConfig):
+            check_run_values(value, hints[item.name], f"{prefix}{item.name}.")
+        elif not isinstance(value, DictConfig):
+            values[item.name] = OmegaConf.to_container(value, resolve=True) if OmegaConf.is_list(value) else value
+    problem = check_values(prefix, hints, values)
+    if problem:
+        raise ConfigError(problem)
 
 
 def signature_schema(cls: type) -> type:
@@ -82,6 +112,14 @@ def _omegaconf_type(annotation: Any) -> Any:
     if origin is dict and len(args) == 2 and args[0] is str and args[1] in _SIMPLE_TYPES:
         return dict[str, args[1]]
     return Any
+
+
+def check_extras(cfg: DictConfig, choices: dict[str, str | None]) -> None:
+    """A component whose class declares a pip extra (`extra = "text"`) needs that extra installed."""
+    for group in COMPONENT_GROUPS:
+        extra = getattr(get_class(cfg[group]._target_), "extra", None)
+        if extra:
+            require_extra(extra, f"{group}={choices.get(group) or cfg[group]._target_}")
 
 
 def check_modalities(cfg: DictConfig, choices: dict[str, str | None]) -> None:

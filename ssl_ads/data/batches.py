@@ -61,6 +61,10 @@ class ShardedBatchSampler(Sampler[np.ndarray]):
             order = np.resize(order, per_rank * world)[rank::world]
         return order
 
+    def set_epoch(self, epoch: int) -> None:
+        """Lightning calls this before each epoch: a run resumed at epoch k shuffles as the uninterrupted one."""
+        self.epoch = epoch
+
     def __iter__(self) -> Iterator[np.ndarray]:
         order = self._shard()
         self.epoch += 1

@@ -39,9 +39,9 @@ class Dataset:
 
     modality: str = ""
 
-    def use_split(self, val_share: float, test_share: float, seed: int) -> None:
-        """The row split the stages will cut (`split_rows` with these settings); featurizers that are
-        fitted on train rows only (tabular) read it, the others ignore it."""
+    def use_split(self, val_share: float, test_share: float, seed: int, split_by: str | None = None) -> None:
+        """The split the stages will evaluate on (`final_split` with these settings); featurizers that are
+        fitted on train rows only (tabular, text) read it, the others ignore it."""
 
     def featurize(self, cache_dir: Path, state: dict[str, Any] | None = None) -> Featurized:  # pragma: no cover
         """Featurize (from the cache when present); `state` comes from a pretrained encoder's bundle."""

@@ -5,10 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,17 +43,4 @@ def save_atomic(path: Path, writer: Callable[[Path], None]) -> None:
             os.remove(tmp_name)
 
 
-@contextmanager
-def atomic_directory(final: Path) -> Iterator[Path]:
-    """Yield a temp directory beside `final`; it becomes `final` only if the block finishes."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.tmp-"))
-    try:
-        yield tmp
-        if final.exists():  # another process finished first: keep its identical result
-            shutil.rmtree(tmp)
-        else:
-            os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+# Cache entries (a directory published atomically and verified on open) live in ssl_ads/data/cache_entry.py.

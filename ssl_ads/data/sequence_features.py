@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
+from ssl_ads.data.cache_entry import open_directory
 from ssl_ads.data.featurized import Featurized
-from ssl_ads.data.io import atomic_directory, stable_hash
+from ssl_ads.data.io import stable_hash
 from ssl_ads.encoders.sequence_base import OOV_ID
 from ssl_ads.errors import DataError
 
@@ -27,7 +28,7 @@ FIRST_ITEM_ID = OOV_ID + 1
 def featurize_sequences(
     dataset: SequenceDataset, cache_dir: Path, state: dict[str, Any] | None = None
 ) -> Featurized:
-    """Load the cached arrays for this data config, building them once if absent.
+    """Load the cached arrays for this data config, building them once if absent (or damaged: see cache_entry).
 
     `state` (from a pretrained encoder's bundle) maps items exactly as the encoder was trained.
     """
@@ -36,10 +37,7 @@ def featurize_sequences(
     if item_vocab is not None:
         key["item_vocab"] = stable_hash(item_vocab.hash_rows().to_list())
     directory = Path(cache_dir) / "sequences" / stable_hash(key)
-    if not (directory / "meta.json").exists():
-        source = dataset.source(Path(cache_dir))
-        with atomic_directory(directory) as tmp:
-            build_arrays(source, dataset, tmp, item_vocab)
+    open_directory(directory, lambda tmp: build_arrays(dataset.source(Path(cache_dir)), dataset, tmp, item_vocab))
     return load_arrays(directory)
 
 

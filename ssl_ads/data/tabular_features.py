@@ -18,9 +18,10 @@ import numpy as np
 import polars as pl
 from rich.console import Console
 
+from ssl_ads.data.cache_entry import open_directory
 from ssl_ads.data.featurized import Featurized
-from ssl_ads.data.io import atomic_directory, stable_hash
-from ssl_ads.data.split import split_rows
+from ssl_ads.data.io import stable_hash
+from ssl_ads.data.split import final_split
 from ssl_ads.errors import DataError
 
 if TYPE_CHECKING:
@@ -141,15 +142,12 @@ def _finite(value: pl.Expr) -> pl.Expr:
 
 
 def featurize_tabular(dataset: TabularDataset, cache_dir: Path, state: dict[str, Any] | None = None) -> Featurized:
-    """Load the cached arrays for this data config and split, building them once if absent."""
+    """Load the cached arrays for this data config and split, building them once if absent (or damaged)."""
     key = {"dataset": dataset.fingerprint(), "version": FEATURIZER_VERSION, "pl": pl.__version__}
     if state is not None:
         key["state"] = stable_hash(state)
     directory = Path(cache_dir) / "tabular" / stable_hash(key)
-    if not (directory / "meta.json").exists():
-        source = dataset.source(Path(cache_dir))
-        with atomic_directory(directory) as tmp:
-            build_arrays(source, dataset, tmp, state)
+    open_directory(directory, lambda tmp: build_arrays(dataset.source(Path(cache_dir)), dataset, tmp, state))
     data = load_arrays(directory)
     print_schema(data.meta)
     return data
@@ -161,7 +159,7 @@ def build_arrays(source: TabularSource, dataset: TabularDataset, out: Path, stat
         raise DataError(f"{source.name}: no rows to featurize")
     fitted_on = "the encoder checkpoint's featurizer"
     if state is None:
-        split = split_rows(frame.height, **dataset.split_settings)
+        split = final_split(frame, **dataset.split_settings, source=source.name)
         state = fit_state(frame[split.train], source.categorical, source.numeric, dataset.featurizer_settings())
         fitted_on = f"{len(split.train)} train rows (split {dataset.split_settings})"
     cat, num, numeric_names = transform(frame, state)

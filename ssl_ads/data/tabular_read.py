@@ -33,13 +33,22 @@ def read_table(path: Path, separator: str) -> pl.DataFrame:
         scan = pl.scan_parquet(names, hive_partitioning=path.is_dir(), include_file_paths=FILE).with_columns(
             relative_file_column(root), pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over(FILE).alias(LINE)
         )
-        return collect(scan, path, "parquet")
+        return no_empty(collect(scan, path, "parquet"), path)
     scan = pl.scan_csv(
         names, separator=separator, infer_schema=False, truncate_ragged_lines=True, include_file_paths=FILE
     ).with_columns(relative_file_column(root), pl.int_range(pl.len(), dtype=pl.Int64).over(FILE).alias("_record"))
     lines = csv_record_lines(files, root, separator)
     on = [c for c in (FILE, "_record") if c in lines.collect_schema().names()]
-    return collect(scan.join(lines, on=on, how="left", maintain_order="left"), path, "CSV").drop("_record")
+    return no_empty(collect(scan.join(lines, on=on, how="left", maintain_order="left"), path, "CSV"), path).drop(
+        "_record"
+    )
+
+
+def no_empty(frame: pl.DataFrame, path: Path) -> pl.DataFrame:
+    """A table with columns but no rows (a header-only CSV) is empty data, said before any column is checked."""
+    if frame.height == 0:
+        raise DataError(f"{path}: the table is empty: it has a header ({frame.width} columns) but no data rows")
+    return frame
 
 
 def read_headerless(path: Path, separator: str, names: Sequence[str]) -> pl.DataFrame:

@@ -9,6 +9,7 @@ from typing import Any
 import polars as pl
 
 from ssl_ads.data.featurized import Dataset, Featurized
+from ssl_ads.data.split import split_settings
 from ssl_ads.errors import ConfigError
 
 NUMERIC_TRANSFORMS = ("auto", "standard", "log1p", "quantile")
@@ -66,10 +67,10 @@ class TabularDataset(Dataset):
         self.hash_buckets = hash_buckets
         self.numeric_transform = numeric_transform
         self.quantile_bins = quantile_bins
-        self.split_settings: dict[str, Any] = {"val_share": 0.1, "test_share": 0.1, "seed": 0}
+        self.split_settings: dict[str, Any] = split_settings(0.1, 0.1, 0)
 
-    def use_split(self, val_share: float, test_share: float, seed: int) -> None:
-        self.split_settings = {"val_share": val_share, "test_share": test_share, "seed": seed}
+    def use_split(self, val_share: float, test_share: float, seed: int, split_by: str | None = None) -> None:
+        self.split_settings = split_settings(val_share, test_share, seed, split_by)
 
     def source(self, cache_dir: Path) -> TabularSource:  # pragma: no cover - interface
         raise NotImplementedError

@@ -15,9 +15,10 @@ import numpy as np
 import polars as pl
 from rich.console import Console
 
+from ssl_ads.data.cache_entry import open_directory
 from ssl_ads.data.featurized import Featurized
-from ssl_ads.data.io import atomic_directory, stable_hash
-from ssl_ads.data.split import split_rows
+from ssl_ads.data.io import stable_hash
+from ssl_ads.data.split import final_split
 from ssl_ads.data.text_tokenizer import PAD_ID, encode_texts, tokenizer_from_json, train_tokenizer
 from ssl_ads.errors import DataError
 
@@ -42,7 +43,7 @@ def split_empty(source: TextSource) -> tuple[pl.DataFrame, pl.DataFrame]:
 
 
 def featurize_text(dataset: TextDataset, cache_dir: Path, state: dict[str, Any] | None = None) -> Featurized:
-    """Load the cached token arrays for this data, building them once if absent.
+    """Load the cached token arrays for this data, building them once if absent (or damaged: see cache_entry).
 
     `state` (from a pretrained encoder's bundle) carries the tokenizer the encoder was trained with.
     """
@@ -54,9 +55,7 @@ def featurize_text(dataset: TextDataset, cache_dir: Path, state: dict[str, Any] 
     if state:
         key["tokenizer"] = stable_hash(state["tokenizer"])
     directory = Path(cache_dir) / "text" / stable_hash(key)
-    if not (directory / "meta.json").exists():
-        with atomic_directory(directory) as tmp:
-            build_arrays(source, kept, empty, dataset, tmp, state)
+    open_directory(directory, lambda tmp: build_arrays(source, kept, empty, dataset, tmp, state))
     featurized = load_arrays(directory)
     if featurized.meta["empty_texts"]:
         Console(stderr=True).print(
@@ -73,7 +72,7 @@ def build_arrays(
     if state:
         tokenizer = tokenizer_from_json(state["tokenizer"])
     else:
-        split = split_rows(kept.height, **dataset.split_settings)
+        split = final_split(kept, **dataset.split_settings, source=source.name)
         tokenizer = train_tokenizer(
             [texts[i] for i in split.train], dataset.vocab_size, dataset.min_frequency, dataset.lowercase
         )

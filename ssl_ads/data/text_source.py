@@ -9,6 +9,7 @@ from typing import Any
 import polars as pl
 
 from ssl_ads.data.featurized import Dataset, Featurized
+from ssl_ads.data.split import split_settings
 from ssl_ads.errors import ConfigError
 
 
@@ -42,10 +43,10 @@ class TextDataset(Dataset):
         self.max_len = max_len
         self.min_frequency = min_frequency
         self.lowercase = lowercase
-        self.split_settings: dict[str, Any] = {"val_share": 0.1, "test_share": 0.1, "seed": 0}
+        self.split_settings: dict[str, Any] = split_settings(0.1, 0.1, 0)
 
-    def use_split(self, val_share: float, test_share: float, seed: int) -> None:
-        self.split_settings = {"val_share": val_share, "test_share": test_share, "seed": seed}
+    def use_split(self, val_share: float, test_share: float, seed: int, split_by: str | None = None) -> None:
+        self.split_settings = split_settings(val_share, test_share, seed, split_by)
 
     def source(self, cache_dir: Path) -> TextSource:  # pragma: no cover - interface
         raise NotImplementedError

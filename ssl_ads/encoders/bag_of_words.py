@@ -12,11 +12,13 @@ sorted keys of the selected ones.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ssl_ads.config.ranges import Range
 from ssl_ads.data.featurized import Featurized
 from ssl_ads.data.text_tokenizer import CLS_ID, PAD_ID
 from ssl_ads.errors import ConfigError
@@ -32,7 +34,7 @@ class BagOfWords(nn.Module):
         self,
         vocab_size: int,
         max_len: int = 0,
-        max_features: int = 2048,
+        max_features: Annotated[int, Range(min=1)] = 2048,
         tfidf: bool = False,
         sublinear_tf: bool = True,
         bigrams: bool = False,

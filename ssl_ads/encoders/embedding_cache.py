@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from ssl_ads.data.io import save_atomic, stable_hash
+from ssl_ads.data.cache_entry import open_file
+from ssl_ads.data.io import stable_hash
 from ssl_ads.data.text_features import text_hash
 from ssl_ads.encoders.sentence_model import fast_encode, load_sentence_model, model_fingerprint, resolve_model_dir
 
@@ -36,23 +37,26 @@ def cached_embeddings(
     """`[N, D]` float32 embeddings of `texts`, read from the cache or computed and written atomically.
 
     Work is saved per chunk of `CHUNK_ROWS` texts, so an interrupted run resumes where it stopped; the
-    chunks are then joined into one memory-mapped file.
+    chunks are then joined into one memory-mapped file. Chunks and the joined file are verified entries
+    (`cache_entry.open_file`): a damaged one is reported in one line and recomputed, never served.
     """
     path = embedding_path(cache_dir, model, texts, precision, max_length)
-    if not path.is_file():
-        st_model = None
+    st_model = None
+
+    def encode_chunk(tmp: Path, part: pl.Series) -> None:
+        nonlocal st_model
+        st_model = st_model or load_sentence_model(model)
+        _write_npy(tmp, fast_encode(st_model, part.to_list(), batch_size, max_length, precision))
+
+    def join_chunks(tmp: Path) -> None:
         chunks = []
         for start in range(0, texts.len(), CHUNK_ROWS):
             part = texts.slice(start, CHUNK_ROWS)
             chunk_path = embedding_path(cache_dir, model, part, precision, max_length).with_suffix(".chunk.npy")
-            if not chunk_path.is_file():
-                st_model = st_model or load_sentence_model(model)
-                vectors = fast_encode(st_model, part.to_list(), batch_size, max_length, precision)
-                save_atomic(chunk_path, lambda tmp, v=vectors: _write_npy(tmp, v))
-            chunks.append(chunk_path)
-        joined = np.concatenate([np.load(c) for c in chunks]) if chunks else np.zeros((0, 0), np.float32)
-        save_atomic(path, lambda tmp: _write_npy(tmp, joined))
-    return np.load(path, mmap_mode="r")
+            chunks.append(open_file(chunk_path, lambda t, p=part: encode_chunk(t, p)))
+        _write_npy(tmp, np.concatenate([np.load(c) for c in chunks]) if chunks else np.zeros((0, 0), np.float32))
+
+    return np.load(open_file(path, join_chunks), mmap_mode="r")
 
 
 def _write_npy(path: Path, array: np.ndarray) -> None:

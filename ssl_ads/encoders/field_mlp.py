@@ -9,10 +9,12 @@ and the field tokens, the input layer: learned per-field embeddings of every val
 from __future__ import annotations
 
 import itertools
+from typing import Annotated
 
 import torch
 from torch import Tensor, nn
 
+from ssl_ads.config.ranges import Range
 from ssl_ads.encoders.numeric_embeddings import NumericEmbeddingSpec
 from ssl_ads.encoders.tabular_base import TabularEncoder
 
@@ -24,14 +26,14 @@ class FieldMLP(TabularEncoder):
         self,
         cardinalities: list[int],
         num_numeric: int,
-        token_dim: int = 16,
-        hidden: list[int] | None = None,
-        dim: int = 128,
-        dropout: float = 0.1,
+        token_dim: Annotated[int, Range(min=1)] = 16,
+        hidden: Annotated[list[int] | None, Range(min=1)] = None,
+        dim: Annotated[int, Range(min=1)] = 128,
+        dropout: Annotated[float, Range(0, 1, max_inclusive=False)] = 0.1,
         numeric_embedding: str = "linear",
-        numeric_bins: int = 16,
-        frequencies: int = 16,
-        frequency_scale: float = 1.0,
+        numeric_bins: Annotated[int, Range(min=1)] = 16,
+        frequencies: Annotated[int, Range(min=1)] = 16,
+        frequency_scale: Annotated[float, Range(min=0, min_inclusive=False)] = 1.0,
         numeric_quantiles: list[list[float]] | None = None,
         readout: str = "embedding",
     ) -> None:

@@ -7,9 +7,12 @@ table (or numeric weight) already identifies it.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 from torch import Tensor, nn
 
+from ssl_ads.config.ranges import DivisibleBy, Range
 from ssl_ads.encoders.numeric_embeddings import NumericEmbeddingSpec
 from ssl_ads.encoders.tabular_base import TabularEncoder
 
@@ -19,15 +22,15 @@ class FieldTransformer(TabularEncoder):
         self,
         cardinalities: list[int],
         num_numeric: int,
-        dim: int = 64,
-        layers: int = 2,
-        heads: int = 4,
-        ff_dim: int = 128,
-        dropout: float = 0.1,
+        dim: Annotated[int, Range(min=1), DivisibleBy("heads")] = 64,
+        layers: Annotated[int, Range(min=1)] = 2,
+        heads: Annotated[int, Range(min=1)] = 4,
+        ff_dim: Annotated[int, Range(min=1)] = 128,
+        dropout: Annotated[float, Range(0, 1, max_inclusive=False)] = 0.1,
         numeric_embedding: str = "linear",
-        numeric_bins: int = 16,
-        frequencies: int = 16,
-        frequency_scale: float = 1.0,
+        numeric_bins: Annotated[int, Range(min=1)] = 16,
+        frequencies: Annotated[int, Range(min=1)] = 16,
+        frequency_scale: Annotated[float, Range(min=0, min_inclusive=False)] = 1.0,
         numeric_quantiles: list[list[float]] | None = None,
     ) -> None:
         numeric = NumericEmbeddingSpec(numeric_embedding, numeric_bins, frequencies, frequency_scale, numeric_quantiles)

@@ -6,10 +6,13 @@ Sequences arrive left-padded; they are packed so the recurrence starts at each u
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from ssl_ads.config.ranges import Range
 from ssl_ads.encoders.sequence_base import SequenceEncoder
 
 
@@ -21,10 +24,10 @@ class SequenceGRU(SequenceEncoder):
         num_items: int,
         max_len: int,
         side_vocab_sizes: dict[str, int] | None = None,
-        dim: int = 64,
-        hidden_dim: int = 128,
-        layers: int = 1,
-        dropout: float = 0.2,
+        dim: Annotated[int, Range(min=1)] = 64,
+        hidden_dim: Annotated[int, Range(min=1)] = 128,
+        layers: Annotated[int, Range(min=1)] = 1,
+        dropout: Annotated[float, Range(0, 1, max_inclusive=False)] = 0.2,
         pooling: str = "last",
         repeat_bias: bool = False,
     ) -> None:

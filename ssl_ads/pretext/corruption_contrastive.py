@@ -7,10 +7,13 @@ the batch. Under DDP the negatives are this process's batch only.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ssl_ads.config.ranges import Range
 from ssl_ads.encoders.tabular_base import TabularEncoder
 from ssl_ads.pretext.base import Pretext
 from ssl_ads.pretext.field_corruption import corrupt_fields
@@ -19,7 +22,12 @@ from ssl_ads.pretext.field_corruption import corrupt_fields
 class CorruptionContrastive(Pretext):
     modality = "tabular"
 
-    def __init__(self, corruption_rate: float = 0.6, temperature: float = 0.5, projection_dim: int = 64) -> None:
+    def __init__(
+        self,
+        corruption_rate: Annotated[float, Range(0, 1, min_inclusive=False, max_inclusive=False)] = 0.6,
+        temperature: Annotated[float, Range(min=0, min_inclusive=False)] = 0.5,
+        projection_dim: Annotated[int, Range(min=1)] = 64,
+    ) -> None:
         super().__init__()
         if not 0.0 < corruption_rate < 1.0:
             raise ValueError(f"pretext.corruption_rate must be in (0, 1), got {corruption_rate}")

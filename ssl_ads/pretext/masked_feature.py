@@ -11,10 +11,13 @@ loss with that weight (one more encoder pass per batch).
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ssl_ads.config.ranges import Range
 from ssl_ads.encoders.tabular_base import TabularEncoder
 from ssl_ads.pretext.base import Pretext
 from ssl_ads.pretext.corruption_contrastive import info_nce
@@ -26,12 +29,12 @@ class MaskedFeature(Pretext):
 
     def __init__(
         self,
-        corruption_rate: float = 0.3,
-        mask_weight: float = 1.0,
-        hidden: int = 128,
-        contrastive_weight: float = 0.0,
-        temperature: float = 0.5,
-        projection_dim: int = 64,
+        corruption_rate: Annotated[float, Range(0, 1, min_inclusive=False, max_inclusive=False)] = 0.3,
+        mask_weight: Annotated[float, Range(min=0)] = 1.0,
+        hidden: Annotated[int, Range(min=1)] = 128,
+        contrastive_weight: Annotated[float, Range(min=0)] = 0.0,
+        temperature: Annotated[float, Range(min=0, min_inclusive=False)] = 0.5,
+        projection_dim: Annotated[int, Range(min=1)] = 64,
     ) -> None:
         super().__init__()
         if not 0.0 < corruption_rate < 1.0:

@@ -11,10 +11,13 @@ representation then has to carry the user's action pattern, not only which items
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ssl_ads.config.ranges import Range, SumAtMost
 from ssl_ads.encoders.repeat_bias import seen_by_position
 from ssl_ads.encoders.sequence_base import OOV_ID, PAD_ID, SequenceEncoder
 from ssl_ads.pretext.base import Pretext
@@ -24,7 +27,11 @@ class MaskedItem(Pretext):
     modality = "sequence"
 
     def __init__(
-        self, mask_prob: float = 0.2, replace_prob: float = 0.1, keep_prob: float = 0.1, side_weight: float = 0.5
+        self,
+        mask_prob: Annotated[float, Range(0, 1, min_inclusive=False, max_inclusive=False)] = 0.2,
+        replace_prob: Annotated[float, Range(0, 1), SumAtMost(("keep_prob",), 1.0)] = 0.1,
+        keep_prob: Annotated[float, Range(0, 1)] = 0.1,
+        side_weight: Annotated[float, Range(min=0)] = 0.5,
     ) -> None:
         super().__init__()
         if not 0.0 < mask_prob < 1.0:

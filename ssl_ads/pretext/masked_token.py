@@ -7,10 +7,13 @@ the original pieces at the chosen positions with tied embeddings, projecting onl
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ssl_ads.config.ranges import Range, SumAtMost
 from ssl_ads.data.text_tokenizer import CLS_ID, MASK_ID, PAD_ID, SPECIAL_TOKENS
 from ssl_ads.errors import ConfigError
 from ssl_ads.pretext.base import Pretext
@@ -21,7 +24,12 @@ class MaskedToken(Pretext):
     # The encoder method this objective needs (frozen sentence encoders and bag-of-words have none).
     needs = "token_logits"
 
-    def __init__(self, mask_prob: float = 0.15, replace_prob: float = 0.1, keep_prob: float = 0.1) -> None:
+    def __init__(
+        self,
+        mask_prob: Annotated[float, Range(0, 1, min_inclusive=False, max_inclusive=False)] = 0.15,
+        replace_prob: Annotated[float, Range(0, 1), SumAtMost(("keep_prob",), 1.0)] = 0.1,
+        keep_prob: Annotated[float, Range(0, 1)] = 0.1,
+    ) -> None:
         super().__init__()
         if not 0.0 < mask_prob < 1.0:
             raise ConfigError(f"pretext.mask_prob must be in (0, 1), got {mask_prob}")

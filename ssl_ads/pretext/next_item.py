@@ -7,8 +7,11 @@ training targets in a single forward pass, where a prefix-at-a-time trainer need
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from torch import Tensor
 
+from ssl_ads.config.ranges import Range
 from ssl_ads.encoders.repeat_bias import seen_by_position, seen_in_history
 from ssl_ads.encoders.sequence_base import OOV_ID, SequenceEncoder
 from ssl_ads.pretext.base import Pretext
@@ -18,7 +21,7 @@ from ssl_ads.pretext.sampled_softmax import check_negatives, item_loss
 class NextItem(Pretext):
     modality = "sequence"
 
-    def __init__(self, negatives: str = "full", num_negatives: int = 1000) -> None:
+    def __init__(self, negatives: str = "full", num_negatives: Annotated[int, Range(min=1)] = 1000) -> None:
         super().__init__()
         check_negatives(negatives, num_negatives)
         self.negatives = negatives

@@ -6,10 +6,13 @@ other ranks' texts are not gathered as negatives: this objective is meant for si
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ssl_ads.config.ranges import Range
 from ssl_ads.errors import ConfigError
 from ssl_ads.pretext.base import Pretext
 
@@ -24,7 +27,12 @@ def info_nce(first: Tensor, second: Tensor, temperature: float) -> Tensor:
 class TextContrastive(Pretext):
     modality = "text"
 
-    def __init__(self, temperature: float = 0.05, mlm_weight: float = 0.0, mask_prob: float = 0.15) -> None:
+    def __init__(
+        self,
+        temperature: Annotated[float, Range(min=0, min_inclusive=False)] = 0.05,
+        mlm_weight: Annotated[float, Range(min=0)] = 0.0,
+        mask_prob: Annotated[float, Range(0, 1, min_inclusive=False, max_inclusive=False)] = 0.15,
+    ) -> None:
         super().__init__()
         if temperature <= 0:
             raise ConfigError(f"pretext.temperature must be > 0, got {temperature}")

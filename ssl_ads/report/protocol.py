@@ -21,6 +21,7 @@ def protocol(cfg: DictConfig, data_meta: dict, task_name: str, primary_metric: s
         "label_fractions": list(cfg.label_fractions),
         "label_sampling": "stratified by class, seeded, nested across fractions",
         "model_selection": f"best epoch on the full validation split by val {primary_metric}",
+        "intervals": interval_protocol(cfg, "users"),
         "seeds": [int(cfg.seed)],
     }
 
@@ -47,6 +48,11 @@ def _tabular_protocol(cfg: DictConfig, data_meta: dict, task_name: str, primary_
         "label_sampling": "stratified by class, seeded, nested across fractions",
         "model_selection": _model_selection(cfg, primary_metric),
         "label_budget": _label_budget(cfg),
+        "intervals": (
+            interval_protocol(cfg, f"{split_by} groups (all rows of one drawn together)", delong=False)
+            if split_by
+            else interval_protocol(cfg, "rows")
+        ),
         "seeds": [int(cfg.seed)],
     }
     weighting = cfg.task.get("class_weight")
@@ -56,6 +62,20 @@ def _tabular_protocol(cfg: DictConfig, data_meta: dict, task_name: str, primary_
     elif weighting:
         out["loss"] = f"{weighting} class weights: n / (k * n_c) over each fit's labeled rows"
     return out
+
+
+def interval_protocol(cfg: DictConfig, unit: str, delong: bool = True, positives: bool = True) -> str:
+    """How the interval beside every test metric is computed (`ssl_ads.tasks.intervals`) and when a run warns:
+    `delong=False` when rows are not independent (groups are drawn whole, AUROC too), `positives=False` for
+    ranking (means over users, no positives)."""
+    text = (
+        f"a percentile bootstrap over the test {unit} ({cfg.get('interval_resamples', 1000)} resamples, seed "
+        f"{cfg.seed}, the same for every row)"
+    )
+    text = f"95 %: DeLong for binary AUROC, otherwise {text}" if delong else f"95 %: {text}"
+    if positives:
+        text += f"; binary tasks warn below {cfg.get('min_positives', 30)} positives in the test split or a budget"
+    return text
 
 
 def _pretrain_reads(cfg: DictConfig, unit: str) -> str:

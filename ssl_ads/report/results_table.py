@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from rich.console import Console
 from rich.table import Table
 
@@ -16,6 +18,18 @@ METHOD_ORDER = [
 ]
 
 
+def format_value(point: float, interval: dict | None = None) -> str:
+    """`0.912 [0.897, 0.926]`: a test metric with its 95 % interval, to as many decimals as the interval's width
+    supports (two significant digits of the width, between 2 and 4), so a wide interval is not dressed up in
+    four decimals; without an interval, four decimals as before."""
+    low, high = (interval or {}).get("low"), (interval or {}).get("high")
+    if low is None or high is None or not math.isfinite(point):
+        return f"{point:.4f}"
+    width = high - low
+    decimals = 4 if width <= 0 else min(4, max(2, 1 - math.floor(math.log10(width))))
+    return f"{point:.{decimals}f} [{low:.{decimals}f}, {high:.{decimals}f}]"
+
+
 def _grid(rows: list[ResultRow], metric: str) -> tuple[list[float], list[tuple[str, list[str]]]]:
     fractions = sorted({r.label_fraction for r in rows})
     lookup = {(r.encoder, r.mode, r.label_fraction): r for r in rows}
@@ -26,7 +40,7 @@ def _grid(rows: list[ResultRow], metric: str) -> tuple[list[float], list[tuple[s
         cells = []
         for fraction in fractions:
             row = lookup.get((encoder, mode, fraction))
-            cells.append("–" if row is None else f"{row.metrics[metric]:.4f}")
+            cells.append("–" if row is None else format_value(row.metrics[metric], row.intervals.get(metric)))
         body.append((f"{encoder}-{mode}", cells))
     return fractions, body
 
@@ -38,7 +52,8 @@ def _fraction_header(fraction: float, rows: list[ResultRow]) -> str:
 
 def print_table(rows: list[ResultRow], metric: str, protocol: dict, console: Console | None = None) -> None:
     fractions, body = _grid(rows, metric)
-    table = Table(title=f"{protocol['task']} on {protocol['dataset']}: {metric}", caption=_caption(protocol))
+    shown = f"{metric} [95 % interval]" if any(metric in r.intervals for r in rows) else metric
+    table = Table(title=f"{protocol['task']} on {protocol['dataset']}: {shown}", caption=_caption(protocol))
     table.add_column("method", style="bold")
     for fraction in fractions:
         table.add_column(_fraction_header(fraction, rows), justify="right")

@@ -29,7 +29,9 @@ USAGE = "usage: ssl-ads benchmark suite=<name or path.yaml> [key=value ...] [--o
 
 def run_suite(suite: Suite, out: Path, console: Console | None = None) -> tuple[bool, Path]:
     """Run every case × seed, write table/report/results/plots under `out`; returns (all passed, results.json)."""
+    from ssl_ads.report.tracking import finish_tracking
     from ssl_ads.stages.downstream import pipeline_rows  # torch/Lightning only once we really run
+    from ssl_ads.tasks.intervals import positive_warnings
 
     console = console or Console()
     started = time.perf_counter()
@@ -40,9 +42,12 @@ def run_suite(suite: Suite, out: Path, console: Console | None = None) -> tuple[
             console.print(f"[bold]benchmark[/] {suite.name}: case [cyan]{case.name}[/], seed {seed}")
             cfg, _ = compose_case(suite, case, seed)
             outcome = pipeline_rows(cfg, out / "cases" / case.name / f"seed={seed}", tuple(suite.modes))
+            results = {"pretrain": outcome.pretrain_info, "results": [row.as_dict() for row in outcome.rows]}
+            finish_tracking(cfg, outcome.run_dir, results)  # with logger=<tracker>: one tracked run per case seed
             frames.append(long_table(case.name, seed, outcome.rows))
             record.protocol, record.metric = outcome.protocol, outcome.metric
             record.pretrain.append({"seed": seed, **_jsonable(outcome.pretrain_info)})
+            record.warnings += [f"seed {seed}: {w}" for w in positive_warnings(outcome.rows, cfg.min_positives)]
         records.append(record)
     cells = aggregate(pl.concat(frames))
     verdicts: list[Verdict] = [v for record in records for v in check_case(record.case, cells)]
@@ -101,11 +106,27 @@ def parse_args(argv: list[str]) -> tuple[str, list[str], Path]:
     return suite, overrides, Path(out) if out else Path("outputs") / "benchmark" / stamp
 
 
+def help_text() -> str:
+    """`ssl-ads benchmark --help`: the usage, the suites shipped with the package and the exit statuses."""
+    from ssl_ads.config.choices import group_choices
+
+    return "\n".join([
+        USAGE, "",
+        f"  suite=    a shipped suite ({', '.join(group_choices('benchmark'))}) or the path of a suite YAML file",
+        "  key=value appended to every case's overrides (e.g. pretrain.max_epochs=2)",
+        "  --out     the output folder (default outputs/benchmark/<time>): report.md, results.json, plots",
+        "", "exit status: 0 every expectation holds, 1 one fails (listed), 2 a configuration or data error",
+    ])  # fmt: skip
+
+
 def main(argv: list[str]) -> int:
     """CLI entry: validate everything, run, and return the exit status."""
     from ssl_ads.cli import quiet_libraries
 
     console = Console(stderr=True)
+    if any(arg in ("-h", "--help") for arg in argv):
+        print(help_text())
+        return 0
     try:
         name, overrides, out = parse_args(argv)
         if out.exists() and any(out.iterdir()):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,13 +13,16 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import EarlyStopping, EMAWeightAveraging, ModelCheckpoint, RichProgressBar
-from pytorch_lightning.loggers import CSVLogger
+from pytorch_lightning.utilities import rank_zero_only
 from torch import nn
 
+from ssl_ads.data.cleaning_report import REPORT_KEY, attach, explain_shortage
 from ssl_ads.data.featurized import Featurized
-from ssl_ads.data.split import RowSplit, split_rows
-from ssl_ads.errors import ConfigError
-from ssl_ads.stages.encoder_bundle import load_encoder, make_bundle
+from ssl_ads.data.split import RowSplit, TooFewRows, final_split, split_settings
+from ssl_ads.errors import ConfigError, DataError
+from ssl_ads.report.tracking import fit_logger
+from ssl_ads.stages.encoder_bundle import checkpoint_state, make_bundle
+from ssl_ads.training.resumable import ResumableState
 
 
 @dataclass
@@ -65,11 +69,33 @@ def build_context(cfg: DictConfig, encoder_ckpt: str | None = None, directory: P
     `directory` replaces the Hydra run directory (the benchmark stage runs many cases in one process).
     """
     dataset = instantiate(cfg.dataset)
-    state = load_encoder(encoder_ckpt)[1]["data_state"] if encoder_ckpt else None
-    dataset.use_split(cfg.val_share, cfg.test_share, cfg.seed)
+    # A checkpoint's featurizer state, refused in one line when its modality or feature schema does not fit.
+    state = checkpoint_state(encoder_ckpt, dataset, cfg.dataset, Path(cfg.cache_dir)) if encoder_ckpt else None
+    # The split is settled before anything is fitted: the featurizer fits on its train rows, every stage
+    # (pretraining included) reads the same split, and a task's `split_by` (fraud: by user) applies to both.
+    dataset.use_split(cfg.val_share, cfg.test_share, cfg.seed, task_split_by(cfg))
     data = dataset.featurize(Path(cfg.cache_dir), state)
-    split = split_rows(data.num_rows, cfg.val_share, cfg.test_share, cfg.seed)
+    # what cleaning removed, in data.meta (bundles and outputs carry it) and on the console
+    attach(data, from_checkpoint=state is not None, show=rank_zero_only.rank == 0)
+    settings = getattr(dataset, "split_settings", split_settings(cfg.val_share, cfg.test_share, cfg.seed))
+    try:
+        split = final_split(data.rows, **settings, source=data.source)
+    except TooFewRows as err:
+        raise too_few_error(data, err) from err
     return StageContext(cfg=cfg, run_dir=directory or run_dir(), data=data, split=split)
+
+
+def too_few_error(data: Featurized, err: TooFewRows) -> DataError:
+    """The split's "too few" error with the cleaning history: the step that removed the rest and its setting."""
+    report = data.meta.get(REPORT_KEY)
+    unit = ((report or {}).get("entities") or "rows") if err.unit == "rows" else err.unit
+    what = "a train/val/test split" + (" by group" if err.unit == "groups" else "")
+    return DataError(f"{data.source}: {explain_shortage(report, f'{err.n_rows:,} {unit} remain, too few for {what}')}")
+
+
+def task_split_by(cfg: DictConfig) -> str | None:
+    """The column whose groups stay in one split (the task's `split_by`), or None for a split by row."""
+    return cfg.task.get("split_by") if "task" in cfg and cfg.task is not None else None
 
 
 def run_dir() -> Path:
@@ -89,13 +115,16 @@ def make_trainer(
     extra_callbacks: tuple[pl.Callback, ...] = (),
     ema_decay: float | None = None,
 ) -> pl.Trainer:
-    """A Lightning Trainer with checkpoints (best + last), CSV logs and a rich progress bar under `directory`.
+    """A Lightning Trainer with checkpoints (best + last), the `logger` group's logger for the fit `name`
+    (CSV logs by default) and a rich progress bar under `directory`.
 
     With `ema_decay`, validation, checkpoints and the final weights use an exponential moving average of
     the weights: it smooths the epoch-to-epoch noise that model selection would otherwise pick from.
     """
+    checkpoints = directory / "checkpoints" / name
     callbacks: list[pl.Callback] = [
-        ModelCheckpoint(dirpath=directory / "checkpoints" / name, monitor=monitor, mode=mode, save_last=True)
+        ModelCheckpoint(dirpath=checkpoints, monitor=monitor, mode=mode, save_last=True),
+        ResumableState(checkpoints / "last.ckpt"),
     ]
     if ema_decay is not None:
         if not 0.0 < ema_decay < 1.0:
@@ -109,13 +138,28 @@ def make_trainer(
         callbacks.append(RichProgressBar(leave=False))
     trainer_args = OmegaConf.to_container(cfg.trainer, resolve=True)
     trainer_args["enable_progress_bar"] = show_progress
+    unknown = sorted(set(trainer_args) - set(inspect.signature(pl.Trainer.__init__).parameters))
+    if unknown:  # `+trainer.<key>=...` adds keys the schema does not know: Lightning's TypeError, in one line
+        raise ConfigError(
+            f"trainer.{unknown[0]} is not an argument of Lightning's Trainer (pytorch_lightning "
+            f"{pl.__version__}); see ssl-ads {cfg.get('stage') or 'pretrain'} --cfg job for trainer.*"
+        )
     return pl.Trainer(
         **trainer_args,
         max_epochs=max_epochs,
         callbacks=callbacks,
-        logger=CSVLogger(directory, name="logs", version=name),
+        logger=fit_logger(cfg, directory, name),
         enable_model_summary=False,
         num_sanity_val_steps=0,
         # Our batch sampler shards rows by rank itself (ssl_ads.data.batches).
         use_distributed_sampler=False,
     )
+
+
+def selected_checkpoint(trainer: pl.Trainer, monitor: str) -> tuple[float, str | None]:
+    """The selected epoch's validation score and the checkpoint `trainer.test` loads ("best"); under
+    `trainer.fast_dev_run` nothing is checkpointed, so the last score and the weights in memory."""
+    best = trainer.checkpoint_callback.best_model_score if trainer.checkpoint_callback else None
+    if best is not None:
+        return float(best), "best"
+    return float(trainer.callback_metrics.get(monitor, float("nan"))), None

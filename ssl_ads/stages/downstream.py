@@ -9,7 +9,9 @@ from omegaconf import DictConfig
 from rich.console import Console
 
 from ssl_ads.baselines.gbdt import gbdt_rows
+from ssl_ads.data.cleaning_report import REPORT_KEY
 from ssl_ads.report.protocol import protocol
+from ssl_ads.report.tracking import finish_tracking
 from ssl_ads.report.write_results import write_results
 from ssl_ads.stages.context import build_context
 from ssl_ads.stages.encoder_bundle import load_encoder
@@ -35,7 +37,11 @@ def _single_mode(cfg: DictConfig, mode: str) -> float:
     rows = evaluate(encoder, name, fractions)
     task = downstream.task
     proto = protocol(cfg, ctx.data.meta, task.name, task.primary_metric)
-    write_results(ctx.run_dir, mode, rows, proto, task.primary_metric)
+    report = ctx.data.meta.get(REPORT_KEY)
+    write_results(
+        ctx.run_dir, mode, rows, proto, task.primary_metric, data_report=report, min_positives=cfg.min_positives
+    )
+    finish_tracking(cfg, ctx.run_dir)
     return sweep_objective(rows, task.primary_metric)
 
 
@@ -56,7 +62,11 @@ def run_pipeline(cfg: DictConfig) -> float:
     if is_ranking(cfg):
         return run_ranking(cfg, "pipeline")
     outcome = pipeline_rows(cfg)
-    write_results(outcome.run_dir, "pipeline", outcome.rows, outcome.protocol, outcome.metric, outcome.pretrain_info)
+    write_results(
+        outcome.run_dir, "pipeline", outcome.rows, outcome.protocol, outcome.metric, outcome.pretrain_info,
+        data_report=outcome.data_report, min_positives=cfg.min_positives,
+    )  # fmt: skip
+    finish_tracking(cfg, outcome.run_dir)
     return sweep_objective(outcome.rows, outcome.metric)
 
 
@@ -69,6 +79,7 @@ class PipelineOutcome:
     metric: str
     pretrain_info: dict
     run_dir: Path
+    data_report: dict | None = None  # what cleaning removed (Featurized.meta["data_report"])
 
 
 def pipeline_rows(
@@ -103,7 +114,7 @@ def pipeline_rows(
         rows += gbdt_rows(downstream, fractions)
     task = downstream.task
     proto = protocol(cfg, ctx.data.meta, task.name, task.primary_metric)
-    return PipelineOutcome(rows, proto, task.primary_metric, pretrain_info, ctx.run_dir)
+    return PipelineOutcome(rows, proto, task.primary_metric, pretrain_info, ctx.run_dir, ctx.data.meta.get(REPORT_KEY))
 
 
 def online_probe(cfg: DictConfig, ctx, downstream: Downstream) -> OnlineLinearProbe | None:

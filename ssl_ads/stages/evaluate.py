@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import polars as pl
 import torch
 from hydra.utils import instantiate
+from pytorch_lightning.utilities import rank_zero_only
 from torch import nn
 
 from ssl_ads.data.batches import batch_loader
-from ssl_ads.data.split import sample_fraction, split_groups
+from ssl_ads.data.cleaning_report import add_step, unlabeled_step
+from ssl_ads.data.split import sample_fraction
 from ssl_ads.errors import ConfigError, DataError
-from ssl_ads.stages.context import StageContext, make_trainer
+from ssl_ads.stages.context import StageContext, make_trainer, selected_checkpoint
+from ssl_ads.stages.model_output import save_finetuned
 from ssl_ads.tasks.base import Task
+from ssl_ads.tasks.intervals import RESAMPLES, count_positive_groups, count_positives, metric_intervals
 from ssl_ads.tasks.quality_gate import test_decisions, write_decisions
 from ssl_ads.training.downstream_module import (
     DownstreamModule,
@@ -36,6 +40,12 @@ class ResultRow:
     n_labels: int
     metrics: dict[str, float]
     seconds: float
+    # 95 % interval of every test metric, by metric key: {"test_auroc": {"low", "high", "method"}}
+    intervals: dict[str, dict] = field(default_factory=dict)
+    # what the intervals rest on: test entities (`n_test`), and for binary tasks the positives of the test
+    # split (`n_test_pos`) and of the row's label budget (`n_budget_pos`); with `task.split_by` groups also
+    # `n_test_groups` and the positive groups (`n_test_pos_groups`, `n_budget_pos_groups`)
+    counts: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -47,9 +57,10 @@ class Downstream:
     def __init__(self, ctx: StageContext) -> None:
         self.ctx = ctx
         self.task: Task = instantiate(ctx.cfg.task)
-        apply_task_split(ctx, self.task)
         self.decisions: list[pl.DataFrame] = []  # quality-gate decisions (tasks with a `gate_threshold`)
         self.balanced_choice: bool | None = None  # the last cross-validated probe's class weighting (auto)
+        # the last fit's test predictions and their labels, one per test row (what its intervals resample)
+        self.test_scored: tuple[torch.Tensor, torch.Tensor] | None = None
         users = ctx.data.rows
         source = ctx.data.source
         if self.task.label not in users.columns:
@@ -57,6 +68,8 @@ class Downstream:
         labeled = users.get_column(self.task.label).is_not_null().to_numpy()
         if not labeled.any():
             raise DataError(f"{source}: no user has a value in label column '{self.task.label}' (task.label)")
+        unlabeled = unlabeled_step(self.task.label, int((~labeled).sum()), ctx.data.meta)
+        add_step(ctx.data.meta, unlabeled, show=rank_zero_only.rank == 0)  # counted in the data report
         self.labels = np.zeros(users.height, dtype=np.float32)
         self.labels[labeled] = self.task.extract_labels(users.filter(pl.Series(labeled)), source)
         keep = labeled
@@ -93,6 +106,43 @@ class Downstream:
         """The labels a row at `fraction` reads (what its `n_labels` reports)."""
         return len(self.budget_rows(fraction))
 
+    def result_row(
+        self, encoder: str, mode: str, fraction: float, n_labels: int, metrics: dict[str, float], seconds: float,
+        scored: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> ResultRow:
+        """The row of one fit, with the 95 % interval of each test metric computed from the test predictions
+        behind it (`scored`: `task.predictions` and labels of the test rows; default: the last fit's) and the
+        counts the intervals rest on, so no number is reported without the uncertainty of its test split."""
+        cfg = self.ctx.cfg
+        preds, target = scored or self.test_scored
+        aligned = len(target) == len(self.test)  # False under DDP: padded shards, rows out of order
+        column = self.group_column()
+        groups = column[self.test] if column is not None and aligned else None
+        resamples = int(cfg.get("interval_resamples", RESAMPLES))
+        intervals = metric_intervals(
+            self.task.metrics(), preds, target, int(cfg.seed), metrics, groups=groups, resamples=resamples
+        )
+        counts = {"n_test": len(self.test)}
+        if column is not None:
+            counts["n_test_groups"] = len(np.unique(column[self.test]))
+        if preds.ndim == 1:  # binary: the positives behind the test metrics, and behind the fit
+            budget = self.budget_rows(fraction)
+            counts["n_test_pos"] = count_positives(self.labels[self.test])
+            counts["n_budget_pos"] = count_positives(self.labels[budget])
+            if column is not None:  # grouped rows: the positive groups are what the data holds independently
+                counts["n_test_pos_groups"] = count_positive_groups(self.labels[self.test], column[self.test])
+                counts["n_budget_pos_groups"] = count_positive_groups(self.labels[budget], column[budget])
+        return ResultRow(encoder, mode, fraction, n_labels, metrics, seconds, intervals, counts)
+
+    def group_column(self) -> np.ndarray | None:
+        """Every row's `task.split_by` value (None without one): rows of one group are not independent, so the
+        bootstrap draws whole groups and the positives warning counts groups."""
+        column = getattr(self.task, "split_by", None)
+        rows = self.ctx.data.rows
+        if not column or column not in rows.columns:
+            return None
+        return rows.get_column(column).to_numpy()
+
     def wide_inputs(self) -> WideInputs | None:
         """The featurized inputs a wide & deep head reads beside the embedding (`task.wide`), tabular only."""
         if not self.task.wide:
@@ -118,14 +168,14 @@ class Downstream:
             self.task.fit_class_weights(self.labels[labeled])
             if self.task.probe_solver == "lbfgs":
                 metrics = self._fit_l2_probe(features, labeled, fraction)
-                rows.append(ResultRow(encoder_name, "probe", fraction, n_labels, metrics, elapsed(started)))
+                rows.append(self.result_row(encoder_name, "probe", fraction, n_labels, metrics, elapsed(started)))
                 continue
             torch.manual_seed(cfg.seed)
             head_input = FeatureInput(features.shape[1])
             module = DownstreamModule(head_input, self.task, cfg.probe.lr, cfg.probe.weight_decay)
             name = f"{encoder_name}-probe-{fraction:g}"
             metrics = self._fit_and_test(module, arrays, labeled, fraction, cfg.probe, name, progress=False)
-            rows.append(ResultRow(encoder_name, "probe", fraction, n_labels, metrics, elapsed(started)))
+            rows.append(self.result_row(encoder_name, "probe", fraction, n_labels, metrics, elapsed(started)))
         return rows
 
     def _fit_l2_probe(self, features: np.ndarray, labeled: np.ndarray, fraction: float) -> dict[str, float]:
@@ -135,6 +185,8 @@ class Downstream:
         head, l2, val_score = self.l2_probe(features, labeled, fraction)
         test = torch.as_tensor(features[self.test], dtype=torch.float32)
         metrics = score_head(self.task, head, test, torch.as_tensor(self.labels[self.test]))
+        with torch.no_grad():
+            self.test_scored = (self.task.predictions(head(test)), torch.as_tensor(self.labels[self.test]).long())
         chosen = {"probe_balanced": float(self.balanced_choice)} if self.balanced_choice is not None else {}
         return {**{f"test_{k}": v for k, v in metrics.items()}, monitor: val_score, "probe_l2": l2, **chosen}
 
@@ -190,7 +242,8 @@ class Downstream:
                 self._start_from_probe(module.head, *probe_start, labeled, fraction)
             name = f"{encoder_name}-finetune-{fraction:g}"
             metrics = self._fit_and_test(module, arrays, labeled, fraction, cfg.finetune, name, progress=True)
-            rows.append(ResultRow(encoder_name, "finetune", fraction, n_labels, metrics, elapsed(started)))
+            rows.append(self.result_row(encoder_name, "finetune", fraction, n_labels, metrics, elapsed(started)))
+            save_finetuned(self, module, rows[-1])  # models/<name>.pt, and model.pt by its rule (model_output.py)
         return rows
 
     def _head_features(self, encoder: nn.Module) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -232,29 +285,14 @@ class Downstream:
         train = batch_loader(arrays, labeled, batch_size, shuffle=True, seed=cfg.seed)
         val = batch_loader(arrays, self.validation_rows(fraction), 1024, shuffle=False)
         trainer.fit(module, train, val)
-        val_score = float(trainer.checkpoint_callback.best_model_score)
+        val_score, selected = selected_checkpoint(trainer, monitor)
         test = batch_loader(arrays, self.test, 1024, shuffle=False)
-        tested = trainer.test(module, test, ckpt_path="best", verbose=False)[0]
+        tested = trainer.test(module, test, ckpt_path=selected, verbose=False)[0]
+        self.test_scored = module.test_outputs()
         if hasattr(self.task, "gate_threshold"):  # per-item forward/review decisions on the test rows
             self.decisions.append(test_decisions(module, self.task, arrays, self.test, self.ctx.data.rows, name))
             write_decisions(self.ctx.run_dir / "decisions.parquet", self.decisions)
         return {**{k: float(v) for k, v in tested.items()}, monitor: val_score}
-
-
-def apply_task_split(ctx: StageContext, task: Task) -> None:
-    """A task with `split_by` (e.g. fraud: user_id) replaces the run's row split by a split by that column,
-    before anything reads it, so pretraining and every downstream fit see the train groups only."""
-    column = getattr(task, "split_by", None)
-    if not column:
-        return
-    rows = ctx.data.rows
-    if column not in rows.columns:
-        raise DataError(
-            f"{ctx.data.source}: task.split_by='{column}' is not a column of the data's rows; "
-            f"available: {', '.join(rows.columns)}"
-        )
-    cfg = ctx.cfg
-    ctx.split = split_groups(rows.get_column(column).to_numpy(), cfg.val_share, cfg.test_share, cfg.seed)
 
 
 def probe_features(encoder: nn.Module, features: np.ndarray, train_rows: np.ndarray) -> np.ndarray:

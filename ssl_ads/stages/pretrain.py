@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+import logging
+import signal
+import sys
 import time
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities import rank_zero_only
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 from rich.console import Console
+from rich.table import Table
 
 from ssl_ads.data.batches import batch_loader
+from ssl_ads.data.cleaning_report import REPORT_KEY
 from ssl_ads.data.io import write_json_atomic
 from ssl_ads.errors import ConfigError
+from ssl_ads.report.tracking import finish_tracking
 from ssl_ads.stages.context import StageContext, build_context, make_trainer
-from ssl_ads.stages.encoder_bundle import save_encoder
+from ssl_ads.stages.encoder_bundle import safe_load, save_encoder
 from ssl_ads.training.pretrain_module import PretrainModule
 
 
@@ -41,7 +49,11 @@ def pretrain(ctx: StageContext, callbacks: tuple[pl.Callback, ...] = ()) -> tupl
         )  # fmt: skip
         train = batch_loader(ctx.arrays, pretext_rows(ctx), loop.batch_size, shuffle=True, seed=cfg.seed)
         val = batch_loader(ctx.arrays, ctx.split.val, loop.batch_size, shuffle=False)
-        trainer.fit(module, train, val, ckpt_path=resume_checkpoint(cfg, ctx.run_dir))
+        try:
+            # weights_only: a resumed checkpoint is read as tensors and plain containers, never as code
+            trainer.fit(module, train, val, ckpt_path=resume_checkpoint(cfg, ctx.run_dir), weights_only=True)
+        except SIGTERMException:
+            exit_after_sigterm(ctx, trainer)
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
         metrics["epochs"] = trainer.current_epoch
         metrics["world_size"] = trainer.world_size
@@ -51,6 +63,17 @@ def pretrain(ctx: StageContext, callbacks: tuple[pl.Callback, ...] = ()) -> tupl
     path = ctx.run_dir / "encoder.pt"
     save_encoder(path, module.encoder, bundle)
     return path, metrics
+
+
+def exit_after_sigterm(ctx: StageContext, trainer: pl.Trainer) -> NoReturn:
+    """A preempted job (SIGTERM) leaves a checkpoint (ResumableState wrote it) and says how to continue;
+    the exit code is the shell's for SIGTERM (128 + 15), so a scheduler sees the job did not finish."""
+    last = ctx.run_dir / "checkpoints" / "pretrain" / "last.ckpt"
+    Console(stderr=True).print(
+        f"[yellow]interrupted by SIGTERM at epoch {trainer.current_epoch}, step {trainer.global_step}; "
+        f"checkpoint {last}; continue with: ssl-ads pretrain resume_from={ctx.run_dir} (and the same overrides)[/]"
+    )
+    sys.exit(128 + signal.SIGTERM)
 
 
 PRETRAIN_ROWS = ("train", "train_val")
@@ -74,22 +97,35 @@ def resume_checkpoint(cfg: DictConfig, run_dir: Path) -> str | None:
     last = Path(cfg.resume_from) / "checkpoints" / "pretrain" / "last.ckpt"
     if not last.is_file():
         raise ConfigError(f"resume_from: no checkpoint at {last}")
+    safe_load(last, "resume_from")  # a one-line error (not Lightning's traceback) when it holds more than data
     return str(last)
 
 
 def run(cfg: DictConfig) -> None:
-    from ssl_ads.stages.evaluate import apply_task_split
     from ssl_ads.stages.ranking import is_ranking, ranking_context
 
     # A ranking task (task=next_item) pretrains on leave-one-out training windows, never on its targets.
     if is_ranking(cfg) and cfg.pretrain_rows != "train":
         raise ConfigError("pretrain_rows=train_val: a next-item task's validation windows end in its validation "
                           "targets; ranking pretrains on training windows only (pretrain_rows=train)")
+    # A task that splits by group (fraud: by user) pretrains on its train groups only: build_context's split.
     ctx = ranking_context(cfg)[0] if is_ranking(cfg) else build_context(cfg)
-    if not is_ranking(cfg):  # a task that splits by group (fraud: by user) pretrains on its train groups only
-        apply_task_split(ctx, instantiate(cfg.task))
     path, metrics = pretrain(ctx)
     if rank_zero_only.rank != 0:
         return
-    write_json_atomic(ctx.run_dir / "metrics.json", {"stage": "pretrain", "encoder": str(path), "pretrain": metrics})
-    Console().print(f"[green]encoder saved to[/] {path}  ({metrics})")
+    report = ctx.data.meta.get(REPORT_KEY)  # what cleaning removed before the pretext saw the data
+    outputs = {"stage": "pretrain", "encoder": str(path), "pretrain": metrics, "data_report": report}
+    write_json_atomic(ctx.run_dir / "metrics.json", outputs)
+    finish_tracking(cfg, ctx.run_dir, outputs)  # the logger group's tracked run: final metrics and outputs
+    logging.getLogger(__name__).info("encoder saved to %s", path)  # Hydra's job log: cli.log and the console
+    Console().print(summary_table(metrics))
+
+
+def summary_table(metrics: dict) -> Table:
+    """What pretraining did, one metric a row (floats to 4 significant digits)."""
+    table = Table(title="pretraining", title_justify="left")
+    table.add_column("metric", style="bold")
+    table.add_column("value", justify="right")
+    for key, value in metrics.items():
+        table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
+    return table

@@ -18,19 +18,24 @@ import polars as pl
 import torch
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig
+from pytorch_lightning.utilities import rank_zero_only
 from rich.console import Console
 
 from ssl_ads.data.batches import batch_loader
+from ssl_ads.data.cleaning_report import REPORT_KEY, add_step, explain_shortage, short_history_step
 from ssl_ads.data.featurized import Featurized
 from ssl_ads.data.split import RowSplit, sample_fraction
-from ssl_ads.errors import ConfigError
+from ssl_ads.errors import ConfigError, DataError
 from ssl_ads.pretext.base import Pretext
 from ssl_ads.pretext.next_item import NextItem
+from ssl_ads.report.protocol import interval_protocol
+from ssl_ads.report.tracking import finish_tracking
 from ssl_ads.report.write_results import write_results
-from ssl_ads.stages.context import StageContext, build_context, make_trainer
-from ssl_ads.stages.encoder_bundle import load_encoder
+from ssl_ads.stages.context import StageContext, build_context, make_trainer, selected_checkpoint
+from ssl_ads.stages.encoder_bundle import load_encoder, safe_load
 from ssl_ads.stages.evaluate import ResultRow, elapsed
-from ssl_ads.tasks.leave_one_out import LeaveOneOut, leave_one_out
+from ssl_ads.tasks.intervals import RESAMPLES, mean_intervals
+from ssl_ads.tasks.leave_one_out import MIN_EVENTS, LeaveOneOut, leave_one_out
 from ssl_ads.tasks.next_item import NextItemTask
 from ssl_ads.training.ranking_module import RankingModule
 
@@ -44,6 +49,11 @@ def ranking_context(cfg: DictConfig) -> tuple[StageContext, LeaveOneOut, NextIte
     task: NextItemTask = instantiate(cfg.task)
     ctx = build_context(cfg, cfg.encoder_ckpt)
     lengths = ctx.data.rows.get_column("length").to_numpy()
+    short = int((lengths < MIN_EVENTS).sum())
+    if short == len(lengths):  # name the cleaning step behind it, if one removed events
+        outcome = f"no user has {MIN_EVENTS} or more events; leave-one-out needs that many"
+        raise DataError(f"{ctx.data.source}: {explain_shortage(ctx.data.meta.get(REPORT_KEY), outcome)}")
+    add_step(ctx.data.meta, short_history_step(short, MIN_EVENTS), show=rank_zero_only.rank == 0)
     loo = leave_one_out(ctx.arrays, lengths, task.window, task.stride, ctx.data.source)
     arrays, train_rows, val_rows = loo.pretrain_arrays()
     data = Featurized(
@@ -80,7 +90,17 @@ class Ranker:
         val = trainer.validate(module, self.val, verbose=False)[0]
         tested = trainer.test(module, self.test, verbose=False)[0]
         metrics = {**{k: float(v) for k, v in tested.items()}, **{k: float(v) for k, v in val.items()}}
-        return [ResultRow(encoder_name, "probe", 1.0, 0, metrics, elapsed(started))]
+        return [self._row(encoder_name, "probe", 1.0, 0, metrics, elapsed(started), module)]
+
+    def _row(
+        self, encoder: str, mode: str, fraction: float, n: int, metrics: dict, seconds: float, module: RankingModule
+    ) -> ResultRow:
+        """The row with the 95 % interval of each test metric: a bootstrap over the test users' own values."""
+        cfg = self.ctx.cfg
+        resamples = int(cfg.get("interval_resamples", RESAMPLES))
+        intervals = mean_intervals(module.test_values(), int(cfg.seed), metrics, resamples=resamples)
+        counts = {"n_test": len(self.loo.users)}
+        return ResultRow(encoder, mode, fraction, n, metrics, seconds, intervals, counts)
 
     def finetune(self, encoder, encoder_name: str, fractions: list[float]) -> list[ResultRow]:
         """Train a copy of the encoder with the next-item loss on the windows of a fraction of the users."""
@@ -103,12 +123,12 @@ class Ranker:
             size = min(loop.batch_size, len(windows))
             train = batch_loader(self.loo.train, windows, size, shuffle=True, seed=cfg.seed)
             trainer.fit(module, train, self.val)
-            val_score = float(trainer.checkpoint_callback.best_model_score)
-            tested = trainer.test(module, self.test, ckpt_path="best", verbose=False)[0]
+            val_score, selected = selected_checkpoint(trainer, monitor)
+            tested = trainer.test(module, self.test, ckpt_path=selected, verbose=False)[0]
             metrics = {**{k: float(v) for k, v in tested.items()}, monitor: val_score, "epochs": trainer.current_epoch}
             chosen_items = self.loo.train["items"][windows]
             n_targets = int(((chosen_items[:, :-1] != 0) & (chosen_items[:, 1:] != 0)).sum())
-            rows.append(ResultRow(encoder_name, "finetune", fraction, n_targets, metrics, elapsed(started)))
+            rows.append(self._row(encoder_name, "finetune", fraction, n_targets, metrics, elapsed(started), module))
         return rows
 
 
@@ -118,7 +138,7 @@ def pretext_with_head(cfg: DictConfig, encoder, run_dir) -> Pretext | None:
     pretext: Pretext = instantiate(cfg.pretext)
     pretext.attach(encoder)
     if last.is_file():
-        state = torch.load(last, map_location="cpu", weights_only=False)["state_dict"]
+        state = safe_load(last, "pretext head")["state_dict"]
         heads = {k.removeprefix("pretext."): v for k, v in state.items() if k.startswith("pretext.")}
         pretext.load_state_dict(heads)
     return pretext
@@ -164,7 +184,10 @@ def run_ranking(cfg: DictConfig, stage: str) -> float:
             rows += ranker.probe(pretrained, "pretrained", head)
         if stage in ("pipeline", "finetune"):
             rows += ranker.finetune(pretrained, "pretrained", fractions)
-    write_results(ctx.run_dir, stage, rows, ranking_protocol(cfg, ctx, loo, task), task.primary_metric, pretrain_info)
+    proto = ranking_protocol(cfg, ctx, loo, task)
+    report = ctx.data.meta.get(REPORT_KEY)
+    write_results(ctx.run_dir, stage, rows, proto, task.primary_metric, pretrain_info, data_report=report)
+    finish_tracking(cfg, ctx.run_dir)
     return sweep_objective(rows, task.primary_metric)
 
 
@@ -193,5 +216,6 @@ def ranking_protocol(cfg: DictConfig, ctx: StageContext, loo: LeaveOneOut, task:
         "label_sampling": "fine-tuning reads the training windows of a seeded, nested share of users; probe = "
         "the frozen model's own scores, no training",
         "model_selection": f"fine-tuning: best epoch by val {task.primary_metric}; pretraining: last epoch",
+        "intervals": interval_protocol(cfg, "users (each user's own HR / NDCG / MRR)", delong=False, positives=False),
         "seeds": [int(cfg.seed)],
     }

@@ -1,9 +1,11 @@
 """`ssl-ads report <run or multirun dirs...>`: one ranked table over finished runs, sweeps included.
 
 Every `metrics.json` under the given folders (pipeline, probe and finetune runs; Hydra `-m` job folders)
-becomes one row per method × label fraction. The Hydra overrides that differ between the runs become
-columns, so a sweep's table shows what was varied next to the metric it is ranked by. An Optuna sweep's
-`optimization_results.yaml` (best parameters and value) is reported too.
+becomes one row per method × label fraction; a pretrain run, which has no downstream results, is one `pretrain`
+row of its pretraining metrics, so a pretrain sweep is ranked by its online-probe metric where it has one, else
+by `val_pretext_loss` (lower is better, as for every `*loss*` metric). The Hydra overrides that differ between the
+runs (each job's `.hydra/overrides.yaml`) become columns, so a sweep's table shows what was varied next to the
+metric it is ranked by. An Optuna sweep's `optimization_results.yaml` (best parameters and value) is reported too.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ from ssl_ads.data.io import write_text_atomic
 from ssl_ads.errors import ConfigError, SslAdsError
 
 FORMATS = ("md", "json", "csv")
+# Columns a report shows besides the one it ranks by: test and validation metrics, the pipeline's online probe.
+METRIC_PREFIXES = ("test_", "val_", "online_probe_")
 
 
 def find_runs(roots: list[Path]) -> list[Path]:
-    """Run directories (those holding a metrics.json with downstream results) under `roots`, sorted."""
+    """Run directories (a metrics.json with downstream results, or a pretrain run's) under `roots`, sorted."""
     runs = set()
     for root in roots:
         if not root.exists():
@@ -32,7 +36,7 @@ def find_runs(roots: list[Path]) -> list[Path]:
         candidates = [root / "metrics.json"] if (root / "metrics.json").is_file() else []
         candidates += sorted(root.rglob("metrics.json"))
         for path in candidates:
-            if "results" in _read_json(path):
+            if _is_finished_run(_read_json(path)):
                 runs.add(path.parent.resolve())
     return sorted(runs)
 
@@ -56,13 +60,18 @@ def collect(roots: list[Path], metric: str | None = None) -> tuple[pl.DataFrame,
     """The ranked table, the metric column it is ranked by, and the override columns."""
     runs = find_runs(roots)
     if not runs:
-        raise ConfigError(f"report: no finished run (metrics.json with results) under {', '.join(map(str, roots))}")
+        raise ConfigError(f"report: no finished run (a metrics.json of a run) under {', '.join(map(str, roots))}")
     overrides = [run_overrides(run) for run in runs]
     columns = distinguishing(overrides)
     base = _common_root(runs)
     records = []
     for run, over in zip(runs, overrides, strict=True):
         payload = _read_json(run / "metrics.json")
+        if "results" not in payload:  # a pretrain run: one row of its pretraining metrics
+            records.append({"run": _run_label(run, base), **{key: over.get(key, "") for key in columns},
+                            "stage": payload.get("stage", ""), "method": "pretrain", "label_fraction": None,
+                            "n_labels": None, **_numbers(payload["pretrain"])})  # fmt: skip
+            continue
         primary = str(payload.get("protocol", {}).get("metric", "test auroc")).replace(" ", "_")
         metric = metric or primary
         for row in payload["results"]:
@@ -77,18 +86,39 @@ def collect(roots: list[Path], metric: str | None = None) -> tuple[pl.DataFrame,
                     **{k: float(v) for k, v in row["metrics"].items() if isinstance(v, (int, float))},
                 }
             )
-    metric = _full_metric_name(metric or "test_auroc")
-    table = pl.DataFrame(records)
+    table = pl.DataFrame(records, infer_schema_length=None)  # every row's keys: pretrain rows have their own
+    metric = metric or _pretrain_metric(table.columns)
+    metric = metric if metric in table.columns else _full_metric_name(metric)
     if metric not in table.columns:
-        available = sorted(c for c in table.columns if c.startswith(("test_", "val_")))
+        available = sorted(c for c in table.columns if c.startswith(METRIC_PREFIXES))
         raise ConfigError(f"report: --metric {metric} is not in these runs; available: {', '.join(available)}")
-    table = table.sort(metric, descending=True, nulls_last=True).with_row_index("rank", offset=1)
-    return table, metric, columns
+    table = table.sort(metric, descending=not lower_is_better(metric), nulls_last=True)
+    return table.with_row_index("rank", offset=1), metric, columns
+
+
+def lower_is_better(metric: str) -> bool:
+    """Losses rank ascending (val_pretext_loss, test_logloss); every other metric descending."""
+    return "loss" in metric
+
+
+def _pretrain_metric(columns: list[str]) -> str:
+    """What a table of pretrain runs only is ranked by: the online probe's last value, else the pretext loss on the
+    validation rows."""
+    online = sorted(c for c in columns if c.startswith("online_probe_") and c.endswith("_last"))
+    return online[0] if online else "val_pretext_loss"
+
+
+def _is_finished_run(payload: dict) -> bool:
+    return "results" in payload or (payload.get("stage") == "pretrain" and isinstance(payload.get("pretrain"), dict))
+
+
+def _numbers(metrics: dict) -> dict[str, float]:
+    return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
 def render(table: pl.DataFrame, metric: str, columns: list[str], fmt: str, extras: dict) -> str:
     keep = ["rank", "run", *columns, "method", "label_fraction", "n_labels", metric]
-    keep += [c for c in table.columns if c.startswith(("test_", "val_")) and c not in keep]
+    keep += [c for c in table.columns if c.startswith(METRIC_PREFIXES) and c not in keep]
     table = table.select(keep)
     if fmt == "json":
         return json.dumps({"ranked_by": metric, "varied": columns, "rows": table.to_dicts(), **extras}, indent=2) + "\n"
@@ -97,7 +127,8 @@ def render(table: pl.DataFrame, metric: str, columns: list[str], fmt: str, extra
     header = "| " + " | ".join(table.columns) + " |"
     rule = "|" + "|".join("---:" if table.schema[c].is_numeric() else "---" for c in table.columns) + "|"
     body = ["| " + " | ".join(_cell(v) for v in row) + " |" for row in table.iter_rows()]
-    lines = [f"# ssl-ads report: {table.height} rows ranked by {metric}", "", header, rule, *body]
+    order = " (lower is better)" if lower_is_better(metric) else ""
+    lines = [f"# ssl-ads report: {table.height} rows ranked by {metric}{order}", "", header, rule, *body]
     for name, best in extras.get("optuna", {}).items():
         lines += ["", f"Optuna ({name}): best value {best.get('best_value')} with {best.get('best_params')}"]
     return "\n".join(lines) + "\n"
@@ -150,7 +181,7 @@ def main(argv: list[str]) -> int:
 
 
 def _run_label(run: Path, base: Path) -> str:
-    """Short name: a sweep job `<n>_<all overrides>` becomes `<sweep>/<n>` (the overrides are columns)."""
+    """Short name: a sweep job `<n>` (or `<n>_<all overrides>`, as sweeps were once named) is `<sweep>/<n>`."""
     name = run.name.split("_", 1)[0] if re.match(r"^\d+_", run.name) else run.name
     parent = run.parent.relative_to(base) if run.parent != base and run != base else Path()
     return str(parent / name) if run != base else run.name

@@ -8,6 +8,8 @@ rate.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 from torch import Tensor
 from torchmetrics import Metric, MetricCollection
@@ -18,6 +20,7 @@ from torchmetrics.classification import (
     BinarySensitivityAtSpecificity,
 )
 
+from ssl_ads.config.ranges import Range
 from ssl_ads.errors import ConfigError
 from ssl_ads.tasks.base import HEAD_INITS, PROBE_SOLVERS, VALIDATION_LABELS, check_probe_cv_folds
 from ssl_ads.tasks.user_binary import UserBinaryTask
@@ -68,11 +71,11 @@ class ImpressionBinaryTask(UserBinaryTask):
         split_by: str | None = None,
         validation_labels: str = "full",
         wide: bool = False,
-        encoder_lr_scale: float = 1.0,
-        freeze_epochs: int = 0,
+        encoder_lr_scale: Annotated[float, Range(min=0)] = 1.0,
+        freeze_epochs: Annotated[int, Range(min=0)] = 0,
         probe_solver: str = "adamw",
         finetune_head_init: str = "random",
-        probe_cv_folds: int = 0,
+        probe_cv_folds: Annotated[int, Range(min=0)] = 0,
     ) -> None:
         super().__init__(label)
         check_probe_cv_folds(probe_cv_folds, probe_solver)
@@ -119,15 +122,15 @@ class FraudTask(ImpressionBinaryTask):
     def __init__(
         self,
         label: str = "is_bot",
-        max_fpr: float = 0.01,
+        max_fpr: Annotated[float, Range(0, 1, min_inclusive=False, max_inclusive=False)] = 0.01,
         split_by: str | None = "user_id",
         validation_labels: str = "full",
         wide: bool = False,
-        encoder_lr_scale: float = 1.0,
-        freeze_epochs: int = 0,
+        encoder_lr_scale: Annotated[float, Range(min=0)] = 1.0,
+        freeze_epochs: Annotated[int, Range(min=0)] = 0,
         probe_solver: str = "adamw",
         finetune_head_init: str = "random",
-        probe_cv_folds: int = 0,
+        probe_cv_folds: Annotated[int, Range(min=0)] = 0,
     ) -> None:
         super().__init__(
             label, split_by, validation_labels, wide, encoder_lr_scale, freeze_epochs, probe_solver,

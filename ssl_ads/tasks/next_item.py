@@ -6,8 +6,11 @@ history. `kind = "ranking"` routes the probe / finetune / pipeline stages to `ss
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from torch import nn
 
+from ssl_ads.config.ranges import OneOfKey, Range
 from ssl_ads.tasks.base import Task
 from ssl_ads.tasks.ranking_metrics import DEFAULT_KS
 
@@ -19,14 +22,14 @@ class NextItemTask(Task):
 
     def __init__(
         self,
-        window: int = 50,
-        stride: int | None = None,
-        ks: list[int] | None = None,
-        primary_k: int = 10,
+        window: Annotated[int, Range(min=1)] = 50,
+        stride: Annotated[int | None, Range(min=1)] = None,
+        ks: Annotated[list[int] | None, Range(min=1)] = None,
+        primary_k: Annotated[int, Range(min=1), OneOfKey("ks", tuple(DEFAULT_KS))] = 10,
         exclude_seen: bool = False,
         negatives: str = "full",
-        num_negatives: int = 1000,
-        eval_batch_size: int = 256,
+        num_negatives: Annotated[int, Range(min=1)] = 1000,
+        eval_batch_size: Annotated[int, Range(min=1)] = 256,
     ) -> None:
         self.window = window
         self.stride = stride or window

@@ -12,6 +12,8 @@ scripts/bench_reviews.py).
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
 import polars as pl
 import torch
@@ -20,6 +22,7 @@ from torch import Tensor, nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassAUROC, MulticlassF1Score
 
+from ssl_ads.config.ranges import Range
 from ssl_ads.errors import ConfigError, DataError
 from ssl_ads.tasks.base import CLASS_WEIGHTS, PROBE_SOLVERS, VALIDATION_LABELS, Task, check_probe_cv_folds
 from ssl_ads.tasks.quality_gate import GateAccuracy, GateCoverage
@@ -33,12 +36,12 @@ class TextClassification(Task):
     def __init__(
         self,
         label: str = "voice",
-        gate_threshold: float = 0.7,
+        gate_threshold: Annotated[float, Range(0, 1)] = 0.7,
         primary_metric: str = "accuracy",
         class_weight: str | None = None,
         probe_solver: str = "adamw",
         validation_labels: str = "full",
-        probe_cv_folds: int = 0,
+        probe_cv_folds: Annotated[int, Range(min=0)] = 0,
     ) -> None:
         if not 0.0 <= gate_threshold <= 1.0:
             raise ConfigError(f"task.gate_threshold must be in [0, 1], got {gate_threshold}")

@@ -64,6 +64,15 @@ def wide_features(wide: WideInputs, arrays: Mapping[str, np.ndarray], batch_size
     return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros((0, wide.dim), np.float32)
 
 
+def gathered(module: pl.LightningModule, values: Tensor) -> Tensor:
+    """`values` of this batch from every rank (DDP shards are padded to equal batches, so they stack; a row
+    padded onto two shards appears twice)."""
+    if module.trainer.world_size <= 1:
+        return values
+    stacked = module.all_gather(values)  # [world, batch, ...]
+    return stacked.transpose(0, 1).reshape(-1, *values.shape[1:])
+
+
 class DownstreamModule(pl.LightningModule):
     def __init__(
         self,
@@ -86,6 +95,8 @@ class DownstreamModule(pl.LightningModule):
         self.freeze_epochs = freeze_epochs
         self.val_metrics = task.metrics().clone(prefix="val_")
         self.test_metrics = task.metrics().clone(prefix="test_")
+        # the predictions and labels behind test_metrics (their intervals need them)
+        self._test_outputs: list[tuple[Tensor, Tensor]] = []
 
     def forward(self, batch: dict[str, Tensor]) -> Tensor:
         features = head_features(self.encoder, batch)
@@ -113,8 +124,19 @@ class DownstreamModule(pl.LightningModule):
         self.log_dict(self.val_metrics.compute(), prog_bar=True)
         self.val_metrics.reset()
 
+    def on_test_epoch_start(self) -> None:
+        self._test_outputs = []
+
     def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        self.test_metrics.update(self.task.predictions(self(batch)), batch["label"].long())
+        predictions, target = self.task.predictions(self(batch)), batch["label"].long()
+        self.test_metrics.update(predictions, target)
+        self._test_outputs.append((gathered(self, predictions.detach()), gathered(self, target)))
+
+    def test_outputs(self) -> tuple[Tensor, Tensor]:
+        """`(predictions, labels)` of the last test run, one per test row (every rank's shard under DDP)."""
+        if not self._test_outputs:
+            return torch.zeros(0), torch.zeros(0, dtype=torch.long)
+        return tuple(torch.cat(part).cpu() for part in zip(*self._test_outputs, strict=True))
 
     def on_test_epoch_end(self) -> None:
         self.log_dict(self.test_metrics.compute())

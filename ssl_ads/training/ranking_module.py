@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch import Tensor
@@ -10,6 +11,7 @@ from ssl_ads.encoders.sequence_base import SequenceEncoder
 from ssl_ads.pretext.base import Pretext
 from ssl_ads.pretext.scoring import next_item_scores
 from ssl_ads.tasks.ranking_metrics import mask_scores, ranking_metrics, target_ranks
+from ssl_ads.training.downstream_module import gathered
 
 
 class RankingModule(pl.LightningModule):
@@ -33,6 +35,7 @@ class RankingModule(pl.LightningModule):
         self.exclude_seen = exclude_seen
         self.lr = lr
         self.weight_decay = weight_decay
+        self._test_values: dict[str, list[Tensor]] = {}  # per test user, by metric (their intervals need them)
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         loss = self.loss_pretext.loss(self.encoder, batch)
@@ -46,17 +49,26 @@ class RankingModule(pl.LightningModule):
         seen = batch["seen"] if self.exclude_seen else None
         return target_ranks(mask_scores(scores.float(), seen, batch["target"]), batch["target"])
 
-    def _log_ranking(self, batch: dict[str, Tensor], prefix: str) -> None:
+    def _log_ranking(self, batch: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
         metrics = ranking_metrics(self.ranks(batch), self.ks)
         size = batch["target"].shape[0]
         for name, values in metrics.items():
             self.log(f"{prefix}_{name}", values.mean().float(), prog_bar=name == "ndcg@10", batch_size=size)
+        return metrics
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         self._log_ranking(batch, "val")
 
+    def on_test_epoch_start(self) -> None:
+        self._test_values = {}
+
     def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        self._log_ranking(batch, "test")
+        for name, values in self._log_ranking(batch, "test").items():
+            self._test_values.setdefault(name, []).append(gathered(self, values))
+
+    def test_values(self) -> dict[str, np.ndarray]:
+        """Per test user, each metric of the last test run (its mean is the logged value; intervals resample it)."""
+        return {name: torch.cat(parts).cpu().numpy() for name, parts in self._test_values.items()}
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from ssl_ads.data.batches import ShardedBatchSampler
+
+SSL_ADS = Path(sys.executable).with_name("ssl-ads")  # this environment's console script
 
 
 def _collect_shard(rank: int, world: int, init_file: str, out_dir: str) -> None:
@@ -48,3 +54,16 @@ def test_ddp_pretraining_runs_on_two_cpu_processes_and_learns(cli, tmp_path):
         epochs = [float(r["pretext_loss_epoch"]) for r in csv.DictReader(handle) if r.get("pretext_loss_epoch")]
     assert len(epochs) == 4
     assert epochs[-1] < epochs[0]
+
+
+@pytest.mark.skipif(not SSL_ADS.is_file(), reason="no ssl-ads console script next to this Python")
+def test_ddp_from_the_ssl_ads_console_script(tmp_path):
+    """The README's `ssl-ads pretrain trainer=ddp` as typed: Lightning starts the second process as
+    `python <sys.argv[0]> <sys.argv[1:]>`, so argv[0] must still be the console script."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "HYDRA_FULL_ERROR": "0"}
+    args = [str(SSL_ADS), "pretrain", "experiment=tiny", "trainer=ddp", "pretrain.max_epochs=1", "dataset.n_users=300"]
+    result = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run_dir,) = (tmp_path / "outputs" / "pretrain").iterdir()
+    assert json.loads((run_dir / "metrics.json").read_text())["pretrain"]["world_size"] == 2
+    assert (run_dir / "train_ddp_process_1.log").is_file()  # the second process ran the same stage, as rank 1

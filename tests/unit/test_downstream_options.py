@@ -11,6 +11,7 @@ from torch import nn
 
 from ssl_ads.config.choices import CONFIG_DIR
 from ssl_ads.config.schema import register_configs
+from ssl_ads.data.split import split_rows
 from ssl_ads.errors import DataError
 from ssl_ads.report.protocol import protocol
 from ssl_ads.stages.context import build_context
@@ -34,26 +35,25 @@ def _users(ctx, rows: np.ndarray) -> set[int]:
 def test_fraud_splits_by_user_so_no_user_is_in_two_splits(tmp_path):
     bots = ("dataset.bot_share=0.15", "dataset.n_users=400", "dataset.max_rows=null")  # bots in every split
     cfg, ctx = _context(tmp_path, "task=fraud", *bots)
-    random_split = ctx.split
     downstream = Downstream(ctx)
     for split in (ctx.split, downstream):  # the run's split (pretraining reads it) and the labeled rows
         train, val, test = (_users(ctx, rows) for rows in (split.train, split.val, split.test))
         assert train and val and test
         assert not (train & val) and not (train & test) and not (val & test)
     assert len(ctx.split.train) + len(ctx.split.val) + len(ctx.split.test) == ctx.data.num_rows
-    # the row split it replaced shared users between train and test (what inflated the fraud baseline)
+    # a row split of the same rows shares users between train and test (what inflated the fraud baseline)
+    random_split = split_rows(ctx.data.num_rows, cfg.val_share, cfg.test_share, cfg.seed)
     assert _users(ctx, random_split.train) & _users(ctx, random_split.test)
     assert "by user_id" in protocol(cfg, ctx.data.meta, "is_bot", "auprc")["split"]
 
 
 def test_ctr_keeps_the_row_split_and_a_missing_split_column_is_named(tmp_path):
     cfg, ctx = _context(tmp_path, "task=ctr")
-    before = ctx.split
-    Downstream(ctx)
-    assert ctx.split is before and "by row" in protocol(cfg, ctx.data.meta, "click", "auroc")["split"]
-    cfg, ctx = _context(tmp_path, "task=ctr", "task.split_by=session_id")
+    expected = split_rows(ctx.data.num_rows, cfg.val_share, cfg.test_share, cfg.seed)
+    assert np.array_equal(ctx.split.test, expected.test)
+    assert "by row" in protocol(cfg, ctx.data.meta, "click", "auroc")["split"]
     with pytest.raises(DataError, match=r"split_by='session_id'.*user_id"):
-        Downstream(ctx)
+        _context(tmp_path, "task=ctr", "task.split_by=session_id")
 
 
 def test_matched_validation_labels_take_the_label_fraction_of_the_validation_rows(tmp_path):

@@ -45,29 +45,35 @@ def _never_repeating_batch(n: int = 64, length: int = 12, num_items: int = 60, s
 
 
 def test_repeat_weight_turns_negative_when_items_never_repeat_and_lowers_the_loss() -> None:
-    torch.manual_seed(0)
-    batch = _never_repeating_batch()
+    """On data where no item repeats, the bias learns a negative weight and lowers the held-out loss.
+
+    The training set (512 sequences over 28 items) is too large to memorise in 60 steps, so the effect is
+    the one the bias exists for: excluding the history's items. Over seeds 0-4 the held-out loss falls by
+    0.105-0.155 (spread ~0.02) and the weight settles at -1.05; the asserted margins sit far below both.
+    """
+    batch = _never_repeating_batch(n=512, num_items=30, seed=0)
+    held_out = _never_repeating_batch(n=512, num_items=30, seed=100)
     losses = {}
     for repeat_bias in (False, True):
         torch.manual_seed(0)
-        encoder = SequenceTransformer(num_items=60, max_len=12, dim=16, layers=1, heads=2, ff_dim=32, dropout=0.0,
+        encoder = SequenceTransformer(num_items=30, max_len=12, dim=16, layers=1, heads=2, ff_dim=32, dropout=0.0,
                                       causal=True, repeat_bias=repeat_bias)  # fmt: skip
         pretext = NextItem()
         pretext.attach(encoder)
         optimizer = torch.optim.Adam(encoder.parameters(), lr=0.02)
-        for _ in range(150):
+        for _ in range(60):
             loss = pretext.loss(encoder, batch)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
         with torch.no_grad():
-            losses[repeat_bias] = float(pretext.loss(encoder.eval(), batch))
+            losses[repeat_bias] = float(pretext.loss(encoder.eval(), held_out))
         if repeat_bias:
-            assert encoder.repeat_weight.item() < -1.0
-            scores = pretext.score_next(encoder, batch)
-            own = scores.gather(1, batch["items"]).mean()
+            assert encoder.repeat_weight.item() < -0.5
+            scores = pretext.score_next(encoder, held_out)
+            own = scores.gather(1, held_out["items"]).mean()
             assert own < scores.mean()  # items already in the history now score below the rest
-    assert losses[True] < losses[False]
+    assert losses[False] - losses[True] > 0.04
 
 
 def test_sampled_and_in_batch_negatives_apply_the_same_bias_as_full() -> None:

@@ -69,7 +69,7 @@ def test_same_seed_writes_identical_bytes(tmp_path: Path, tables: MarketplaceTab
     write_tables(tables, tmp_path / "a")
     write_tables(simulate(SMALL), tmp_path / "b")
     first, second = _digests(tmp_path / "a"), _digests(tmp_path / "b")
-    expected = {f"{n}.parquet" for n in SCHEMAS} | {"meta.json"}
+    expected = {f"{n}.parquet" for n in SCHEMAS} | {"meta.json", "manifest.json"}
     assert set(first) == expected
     assert first == second
 

@@ -187,7 +187,11 @@ def field_checks(parsed: dict[str, str]) -> dict[str, pl.Expr]:
     checks: dict[str, pl.Expr] = {}
     for raw, value in parsed.items():
         checks[f"missing {value}"] = pl.col(raw).is_null()
-        checks[f"non-numeric {value}"] = pl.col(value).is_null()
+        # an integer too large for Int64 (e.g. an unsigned 64-bit id) is named as such, not as "non-numeric"
+        too_large = pl.col(raw).str.contains(r"^[+-]?\d+$")
+        named = pl.when(too_large).then(pl.lit(f"{value} beyond the int64 range"))
+        reason = named.otherwise(pl.lit(f"non-numeric {value}"))
+        checks[f"non-numeric {value}"] = pl.when(pl.col(value).is_null()).then(reason)
     return checks
 
 
@@ -227,11 +231,11 @@ def clean_events(
     dedup: bool,
     min_user_interactions: int,
     min_item_interactions: int,
-    source: str,
 ) -> tuple[pl.DataFrame, dict[str, int]]:
     """Dedup, k-core, then order each user's events by time (ties keep file order): the canonical frame.
 
-    `events` must be in file order; the returned counts say what each step removed.
+    `events` must be in file order; the returned counts say what each step removed (an empty result is the
+    caller's to explain, with the whole cleaning history).
     """
     removed: dict[str, int] = {}
     events = events.select(columns)  # drop raw and helper columns before any filtering
@@ -239,12 +243,6 @@ def clean_events(
         events, removed["duplicates"] = drop_duplicates(events, columns)
     events, removed_by_core = k_core(events, min_user_interactions, min_item_interactions)
     removed.update(removed_by_core)
-    if events.height == 0:
-        raise DataError(
-            f"{source}: no events left after filtering (dataset.min_user_interactions="
-            f"{min_user_interactions}, dataset.min_item_interactions={min_item_interactions}); "
-            f"removed {removed}"
-        )
     # an explicit file-order key is a stable sort, and faster than maintain_order on large frames
     ordered = events.with_columns(pl.int_range(pl.len()).alias("_order"))
     return ordered.sort(["user_id", "timestamp", "_order"]).drop("_order"), removed
@@ -256,6 +254,7 @@ def require_rows(frame: pl.DataFrame | int, source: Path | str) -> None:
         raise DataError(f"{source}: the file is empty (no data rows)")
 
 
-def source_report(report: QuarantineReport, removed: dict[str, int]) -> dict:
-    """The `SequenceSource.quarantine` payload: bad rows set aside plus what each filter removed."""
-    return {**report.as_dict(), "removed": removed}
+def source_report(report: QuarantineReport, removed: dict[str, int], settings: dict | None = None) -> dict:
+    """The `SequenceSource.quarantine` payload: bad rows set aside, what each filter removed and the settings
+    that controlled them (`dataset.<name>` → value), so the data report can name them even from the cache."""
+    return {**report.as_dict(), "removed": removed, "settings": dict(settings or {})}

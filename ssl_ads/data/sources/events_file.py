@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from itertools import accumulate
 from pathlib import Path
+from typing import Annotated
 
 import polars as pl
 
+from ssl_ads.config.ranges import Range
 from ssl_ads.data.quarantine import FILE, LINE
 from ssl_ads.data.sequence_source import EVENT_COLUMNS, SequenceSource
 from ssl_ads.data.sources.common import (
@@ -48,15 +50,17 @@ class EventsFile(EventLogDataset):
         timestamp_format: str | None = None,
         separator: str = ",",
         dedup: bool = True,
-        min_user_interactions: int = 0,
-        min_item_interactions: int = 0,
-        max_bad_share: float = 0.5,
-        max_len: int = 50,
-        min_item_count: int = 1,
+        min_user_interactions: Annotated[int, Range(min=0)] = 0,
+        min_item_interactions: Annotated[int, Range(min=0)] = 0,
+        max_bad_share: Annotated[float, Range(0, 1)] = 0.5,
+        max_len: Annotated[int, Range(min=2)] = 50,
+        min_item_count: Annotated[int, Range(min=1)] = 1,
         side_fields: list[str] | None = None,
+        min_timestamp: int | None = None,
+        max_timestamp: int | None = None,
     ) -> None:
         cleaning = (dedup, min_user_interactions, min_item_interactions, max_bad_share)
-        super().__init__(path, *cleaning, max_len, min_item_count, side_fields)
+        super().__init__(path, *cleaning, max_len, min_item_count, side_fields, min_timestamp, max_timestamp)
         if len(separator.encode()) != 1:
             raise ConfigError(f"dataset.separator must be a single-byte character, got {separator!r}")
         self.columns = {str(k): str(v) for k, v in (columns or {}).items()}
@@ -173,7 +177,7 @@ class EventsFile(EventLogDataset):
         checks["missing timestamp"] = text(pl.col(RAW + sources["timestamp"]).cast(pl.String)).is_null()
         bad_time = "non-numeric timestamp" if self.timestamp_format is None else "timestamp not in timestamp_format"
         checks[bad_time] = pl.col("timestamp").is_null()
-        return checks
+        return checks | self.timestamp_checks()
 
     def _read_labels(self, user_dtype: pl.DataType) -> pl.DataFrame:
         """One row per user: `user_id` (cast to the events' id type) and the label columns."""

@@ -7,9 +7,11 @@ CSV reader cannot take, and line-based reading gives exact line numbers for the 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import polars as pl
 
+from ssl_ads.config.ranges import Range
 from ssl_ads.data.quarantine import LINE
 from ssl_ads.data.sequence_source import SequenceSource
 from ssl_ads.data.sources.common import (
@@ -44,15 +46,17 @@ class MovieLens(EventLogDataset):
         format: str = "auto",
         rating_threshold: float | None = None,
         dedup: bool = True,
-        min_user_interactions: int = 0,
-        min_item_interactions: int = 0,
-        max_bad_share: float = 0.5,
-        max_len: int = 50,
-        min_item_count: int = 1,
+        min_user_interactions: Annotated[int, Range(min=0)] = 0,
+        min_item_interactions: Annotated[int, Range(min=0)] = 0,
+        max_bad_share: Annotated[float, Range(0, 1)] = 0.5,
+        max_len: Annotated[int, Range(min=2)] = 50,
+        min_item_count: Annotated[int, Range(min=1)] = 1,
         side_fields: list[str] | None = None,
+        min_timestamp: int | None = None,
+        max_timestamp: int | None = None,
     ) -> None:
         cleaning = (dedup, min_user_interactions, min_item_interactions, max_bad_share)
-        super().__init__(path, *cleaning, max_len, min_item_count, side_fields)
+        super().__init__(path, *cleaning, max_len, min_item_count, side_fields, min_timestamp, max_timestamp)
         if format != "auto" and format not in FORMATS:
             raise ConfigError(f"dataset.format must be auto or one of {', '.join(FORMATS)}, got '{format}'")
         self.format = format
@@ -101,7 +105,7 @@ class MovieLens(EventLogDataset):
             else pl.lit(None, pl.Float64).alias("rating"),
             *[pl.col(f).alias(f"text_{f}") for f in FIELDS if f in names],
         )
-        checks = line_checks() | field_checks({f"text_{f}": f for f in FIELDS if f in names})
+        checks = line_checks() | field_checks({f"text_{f}": f for f in FIELDS if f in names}) | self.timestamp_checks()
         good, report = self.quarantined(parsed, checks, path, cache_dir, raw_columns=[RAW_LINE], keep=COLUMNS)
         require_rows(report.n_rows, path)
         removed: dict[str, int] = {}

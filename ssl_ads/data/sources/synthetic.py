@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
+from ssl_ads.data.cache_entry import atomic_directory, open_directory
 from ssl_ads.data.sources.synthetic_copy import build_ad_copy
 from ssl_ads.errors import ConfigError, DataError
 
@@ -371,44 +369,26 @@ def settings_hash(settings: SimulatorSettings) -> str:
 
 
 def write_tables(tables: MarketplaceTables, directory: Path) -> None:
-    """Write the five parquet files and meta.json into a temp dir beside `directory`, then rename it.
+    """Write the five parquet files, meta.json and the manifest into a temp dir beside `directory`, then rename it.
 
     Readers never see a half-written directory; an existing `directory` is replaced whole.
     """
-    _write_atomic(tables, Path(directory), replace=True)
+    with atomic_directory(Path(directory), replace=True) as tmp:
+        _write_into(tables, tmp)
 
 
-def _write_atomic(tables: MarketplaceTables, directory: Path, replace: bool) -> None:
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.tmp-"))
-    try:
-        tmp.chmod(0o755)  # mkdtemp makes it private; the final directory should be readable like any other
-        for name in TABLES:
-            getattr(tables, name).write_parquet(tmp / f"{name}.parquet", **_PARQUET)
-        meta = {"cutoff_timestamp": int(tables.cutoff_timestamp), "simulator_version": SIMULATOR_VERSION}
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-        if directory.exists():
-            if not replace:  # another process finished first: its result is identical, keep it
-                shutil.rmtree(tmp)
-                return
-            old = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.old-"))
-            os.replace(directory, old / directory.name)
-            os.replace(tmp, directory)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, directory)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+def _write_into(tables: MarketplaceTables, out: Path) -> None:
+    for name in TABLES:
+        getattr(tables, name).write_parquet(out / f"{name}.parquet", **_PARQUET)
+    meta = {"cutoff_timestamp": int(tables.cutoff_timestamp), "simulator_version": SIMULATOR_VERSION}
+    (out / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
 
 def load_or_simulate(settings: SimulatorSettings, cache_dir: Path) -> Path:
-    """Directory holding the tables for `settings`; simulates and writes them only on a cache miss."""
+    """Directory holding the tables for `settings`; simulates them only when absent or damaged (cache_entry)."""
     _validate(settings)
     directory = Path(cache_dir) / "synthetic" / settings_hash(settings)
-    if not (directory / "meta.json").is_file():
-        _write_atomic(simulate(settings), directory, replace=directory.exists())
-    return directory
+    return open_directory(directory, lambda tmp: _write_into(simulate(settings), tmp))
 
 
 def read_tables(directory: Path) -> MarketplaceTables:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
+from typing import Annotated
 
 import polars as pl
 
+from ssl_ads.config.ranges import Range
 from ssl_ads.data.sources.synthetic import SimulatorSettings, load_or_simulate
 from ssl_ads.data.text_source import TextDataset, TextSource
 from ssl_ads.errors import DataError
@@ -17,14 +19,14 @@ class SyntheticCopy(TextDataset):
 
     def __init__(
         self,
-        n_users: int = 200,
-        n_items: int = 3000,
-        n_topics: int = 12,
-        n_advertisers: int = 40,
-        seed: int = 0,
-        vocab_size: int = 2000,
-        max_len: int = 48,
-        min_frequency: int = 2,
+        n_users: Annotated[int, Range(min=1)] = 200,
+        n_items: Annotated[int, Range(min=1)] = 3000,
+        n_topics: Annotated[int, Range(min=1)] = 12,
+        n_advertisers: Annotated[int, Range(min=1)] = 40,
+        seed: Annotated[int, Range(min=0)] = 0,
+        vocab_size: Annotated[int, Range(min=16)] = 2000,
+        max_len: Annotated[int, Range(min=4)] = 48,
+        min_frequency: Annotated[int, Range(min=1)] = 2,
         lowercase: bool = False,
     ) -> None:
         super().__init__(vocab_size, max_len, min_frequency, lowercase)

@@ -8,9 +8,11 @@ labels (a `key`), so that a task can split by user (`task.split_by=user_id`, the
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import polars as pl
 
+from ssl_ads.config.ranges import Range
 from ssl_ads.data.sources.synthetic import SimulatorSettings, load_or_simulate, settings_hash
 from ssl_ads.data.tabular_source import TabularDataset, TabularSource
 
@@ -26,22 +28,22 @@ KEYS = ["user_id"]
 class SyntheticImpressions(TabularDataset):
     def __init__(
         self,
-        n_users: int = 5000,
-        n_items: int = 800,
-        n_topics: int = 12,
-        n_advertisers: int = 40,
-        n_days: int = 42,
-        label_window_days: int = 14,
-        sessions_per_user_day: float = 0.3,
-        impressions_per_session: int = 8,
-        bot_share: float = 0.03,
-        seed: int = 0,
-        max_rows: int | None = None,
-        min_count: int = 1,
-        max_vocab: int = 100_000,
-        hash_buckets: int = 0,
+        n_users: Annotated[int, Range(min=1)] = 5000,
+        n_items: Annotated[int, Range(min=1)] = 800,
+        n_topics: Annotated[int, Range(min=1)] = 12,
+        n_advertisers: Annotated[int, Range(min=1)] = 40,
+        n_days: Annotated[int, Range(2, 3650)] = 42,
+        label_window_days: Annotated[int, Range(min=1)] = 14,
+        sessions_per_user_day: Annotated[float, Range(min=0, min_inclusive=False)] = 0.3,
+        impressions_per_session: Annotated[int, Range(1, 200)] = 8,
+        bot_share: Annotated[float, Range(0, 1, max_inclusive=False)] = 0.03,
+        seed: Annotated[int, Range(min=0)] = 0,
+        max_rows: Annotated[int | None, Range(min=1)] = None,
+        min_count: Annotated[int, Range(min=1)] = 1,
+        max_vocab: Annotated[int, Range(min=1)] = 100_000,
+        hash_buckets: Annotated[int, Range(min=0)] = 0,
         numeric_transform: str = "auto",
-        quantile_bins: int = 100,
+        quantile_bins: Annotated[int, Range(min=2)] = 100,
     ) -> None:
         super().__init__(min_count, max_vocab, hash_buckets, numeric_transform, quantile_bins)
         self.settings = SimulatorSettings(

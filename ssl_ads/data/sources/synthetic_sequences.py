@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Annotated
 
 import polars as pl
 
+from ssl_ads.config.ranges import Range
 from ssl_ads.data.sequence_source import SequenceDataset, SequenceSource
 from ssl_ads.data.sources.synthetic import SimulatorSettings, load_or_simulate, settings_hash
 
@@ -18,18 +20,18 @@ class SyntheticSequences(SequenceDataset):
 
     def __init__(
         self,
-        n_users: int = 5000,
-        n_items: int = 800,
-        n_topics: int = 12,
-        n_advertisers: int = 40,
-        n_days: int = 42,
-        label_window_days: int = 14,
-        sessions_per_user_day: float = 0.3,
-        impressions_per_session: int = 8,
-        bot_share: float = 0.03,
-        seed: int = 0,
-        max_len: int = 50,
-        min_item_count: int = 1,
+        n_users: Annotated[int, Range(min=1)] = 5000,
+        n_items: Annotated[int, Range(min=1)] = 800,
+        n_topics: Annotated[int, Range(min=1)] = 12,
+        n_advertisers: Annotated[int, Range(min=1)] = 40,
+        n_days: Annotated[int, Range(2, 3650)] = 42,
+        label_window_days: Annotated[int, Range(min=1)] = 14,
+        sessions_per_user_day: Annotated[float, Range(min=0, min_inclusive=False)] = 0.3,
+        impressions_per_session: Annotated[int, Range(1, 200)] = 8,
+        bot_share: Annotated[float, Range(0, 1, max_inclusive=False)] = 0.03,
+        seed: Annotated[int, Range(min=0)] = 0,
+        max_len: Annotated[int, Range(min=2)] = 50,
+        min_item_count: Annotated[int, Range(min=1)] = 1,
         side_fields: list[str] | None = None,
     ) -> None:
         super().__init__(max_len=max_len, min_item_count=min_item_count, side_fields=side_fields)
@@ -49,11 +51,16 @@ class SyntheticSequences(SequenceDataset):
     def source(self, cache_dir: Path) -> SequenceSource:
         directory = load_or_simulate(self.settings, cache_dir)
         cutoff = int(json.loads((directory / "meta.json").read_text())["cutoff_timestamp"])
+        events = pl.scan_parquet(directory / "events.parquet")
+        name = f"synthetic ({self.settings.n_users} users, seed {self.settings.seed})"
+        # nothing is malformed in simulated data; the count lets the data report say how many events were read
+        read = {"source": name, "n_rows": events.select(pl.len()).collect().item(), "n_bad": 0, "reasons": {}}
         return SequenceSource(
-            events=pl.scan_parquet(directory / "events.parquet"),
+            events=events,
             labels=pl.read_parquet(directory / "users.parquet", columns=LABEL_COLUMNS),
             cutoff_timestamp=cutoff,
-            name=f"synthetic ({self.settings.n_users} users, seed {self.settings.seed})",
+            name=name,
+            quarantine={**read, "path": None, "removed": {}},
         )
 
     def fingerprint(self) -> dict:

@@ -8,9 +8,11 @@ quarantined with their line numbers, and more than `max_bad_share` of them is an
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import polars as pl
 
+from ssl_ads.config.ranges import Range
 from ssl_ads.data.quarantine import LINE
 from ssl_ads.data.sources.common import existing_path, text
 from ssl_ads.data.sources.file_table import FileTableDataset
@@ -31,14 +33,14 @@ class TabularFile(FileTableDataset):
         categorical: list[str] | None = None,
         numeric: list[str] | None = None,
         drop: list[str] | None = None,
-        max_integer_categories: int = 20,
+        max_integer_categories: Annotated[int, Range(min=0)] = 20,
         separator: str = ",",
-        max_bad_share: float = 0.5,
-        min_count: int = 1,
-        max_vocab: int = 100_000,
-        hash_buckets: int = 0,
+        max_bad_share: Annotated[float, Range(0, 1)] = 0.5,
+        min_count: Annotated[int, Range(min=1)] = 1,
+        max_vocab: Annotated[int, Range(min=1)] = 100_000,
+        hash_buckets: Annotated[int, Range(min=0)] = 0,
         numeric_transform: str = "auto",
-        quantile_bins: int = 100,
+        quantile_bins: Annotated[int, Range(min=2)] = 100,
     ) -> None:
         super().__init__(path, max_bad_share, min_count, max_vocab, hash_buckets, numeric_transform, quantile_bins)
         overlap = set(categorical or []) & set(numeric or [])

@@ -7,9 +7,11 @@ or an unknown code is a malformed line to quarantine, not a new column or action
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import polars as pl
 
+from ssl_ads.config.ranges import Range
 from ssl_ads.data.sequence_source import SequenceSource
 from ssl_ads.data.sources.common import (
     RAW_LINE,
@@ -42,15 +44,17 @@ class TaobaoUserBehavior(EventLogDataset):
         behaviors: list[str] | None = None,
         separator: str = ",",
         dedup: bool = True,
-        min_user_interactions: int = 0,
-        min_item_interactions: int = 0,
-        max_bad_share: float = 0.5,
-        max_len: int = 50,
-        min_item_count: int = 1,
+        min_user_interactions: Annotated[int, Range(min=0)] = 0,
+        min_item_interactions: Annotated[int, Range(min=0)] = 0,
+        max_bad_share: Annotated[float, Range(0, 1)] = 0.5,
+        max_len: Annotated[int, Range(min=2)] = 50,
+        min_item_count: Annotated[int, Range(min=1)] = 1,
         side_fields: list[str] | None = None,
+        min_timestamp: int | None = None,
+        max_timestamp: int | None = None,
     ) -> None:
         cleaning = (dedup, min_user_interactions, min_item_interactions, max_bad_share)
-        super().__init__(path, *cleaning, max_len, min_item_count, side_fields)
+        super().__init__(path, *cleaning, max_len, min_item_count, side_fields, min_timestamp, max_timestamp)
         self.behaviors = None if behaviors is None else [str(b) for b in behaviors]
         unknown = sorted(set(self.behaviors or []) - set(BEHAVIORS))
         if unknown:
@@ -77,6 +81,7 @@ class TaobaoUserBehavior(EventLogDataset):
         checks = line_checks() | field_checks({f"text_{f}": f for f in FIELDS if f != "action"})
         checks["missing behavior_type"] = pl.col("text_action").is_null()
         checks["unknown behavior_type"] = pl.col("action").is_null()
+        checks |= self.timestamp_checks()
         good, report = self.quarantined(parsed, checks, path, cache_dir, raw_columns=[RAW_LINE], keep=COLUMNS)
         require_rows(report.n_rows, path)
         removed: dict[str, int] = {}

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import polars as pl
 
+from ssl_ads.config.ranges import Range
 from ssl_ads.data.text_source import TextDataset, TextSource
 from ssl_ads.errors import ConfigError, DataError
 
@@ -21,9 +23,9 @@ class TextFile(TextDataset):
         extra_label_cols: list[str] | None = None,
         id_col: str | None = None,
         separator: str = ". ",
-        vocab_size: int = 8000,
-        max_len: int = 128,
-        min_frequency: int = 2,
+        vocab_size: Annotated[int, Range(min=16)] = 8000,
+        max_len: Annotated[int, Range(min=4)] = 128,
+        min_frequency: Annotated[int, Range(min=1)] = 2,
         lowercase: bool = True,
     ) -> None:
         super().__init__(vocab_size, max_len, min_frequency, lowercase)

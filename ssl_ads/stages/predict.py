@@ -1,0 +1,73 @@
+"""`ssl-ads predict model=<model.pt> dataset.path=<file> [out=DIR]`: score a new file with a fine-tuned model.
+
+Writes `predictions.parquet` (ids, the file's other columns for tables and texts, then `score` / `predicted` or
+`predicted` / `confidence` / `decision`) and `predict.json` (what was read, unseen values, rows set aside). Exit
+status 2 for a file that is not a model bundle or data that does not fit it, each named in one line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rich.console import Console
+
+from ssl_ads.stages.use_args import output_dir, parse_args, run_command
+
+USAGE = "usage: ssl-ads predict model=<model.pt> dataset.path=<file.parquet|csv> [out=DIR] [batch_size=1024]"
+
+
+@dataclass
+class InputFile:
+    path: str = "???"
+    # CSV field separator (parquet files ignore it)
+    separator: str = ","
+
+
+@dataclass
+class PredictArgs:
+    # the fine-tuned model bundle written by `finetune` / `pipeline` (model.pt)
+    model: str = "???"
+    # the new data, in the model's training schema (parquet or CSV)
+    dataset: InputFile = field(default_factory=InputFile)
+    # output directory (default outputs/predict/<time>/)
+    out: str | None = None
+    batch_size: int = 1024
+    # rows of a table or texts read, scored and written at a time (memory stays flat in the file's size)
+    chunk_rows: int = 65_536
+    # where frozen sentence-model embeddings are cached
+    cache_dir: str = ".ssl_ads_cache"
+
+
+def main(argv: list[str]) -> int:
+    return run_command(_predict, argv, USAGE)
+
+
+def _predict(argv: list[str]) -> int:
+    from ssl_ads.data.io import write_json_atomic
+    from ssl_ads.errors import ConfigError
+    from ssl_ads.use.input_file import existing_file
+    from ssl_ads.use.predict import load_model, predict_file
+
+    args = parse_args(PredictArgs, argv, USAGE)
+    if args.batch_size < 1 or args.chunk_rows < args.batch_size:
+        raise ConfigError(f"batch_size must be >= 1 and chunk_rows >= batch_size: {args.batch_size}, {args.chunk_rows}")
+    path = existing_file(args.dataset.path, "dataset.path")
+    model = load_model(args.model, args.cache_dir)
+    out = output_dir(args.out, "predict")
+    summary = predict_file(model, path, out / "predictions.parquet", args.batch_size, args.chunk_rows,
+                           args.dataset.separator)  # fmt: skip
+    write_json_atomic(out / "predict.json", summary)
+    console = Console()
+    selection = model.selection
+    console.print(
+        f"[bold]predict[/] {summary['scored']:,} {model.features.entity} scored in {summary['seconds']} s with "
+        f"{model.path} ({selection['encoder']} encoder, fine-tuned on {selection['n_labels']:,} labels, "
+        f"label fraction {selection['label_fraction']:g}); decision: {model.decision['rule']}"
+    )
+    for name, count in summary["unseen"].items():
+        if count:
+            console.print(f"  unseen {name}: {count:,} values mapped to the out-of-vocabulary slot")
+    for reason, count in summary["set_aside"].items():
+        console.print(f"  set aside: {count:,} {reason}")
+    console.print(f"[green]wrote[/] {summary['output']} and {out / 'predict.json'}")
+    return 0

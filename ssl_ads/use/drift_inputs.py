@@ -1,0 +1,168 @@
+"""The two sides `monitor` compares, as featurized inputs: a run's own training data, or a file, through one featurizer.
+
+A run's side is its cached featurized arrays (the entry its checkpoint records, verified by its manifest) — the
+data the encoder and head were fitted and evaluated on. A file is featurized with the checkpoint's state exactly
+as `predict` and `embed` do (`ssl_ads.use.featurize`), so both sides speak the same ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import torch
+
+from ssl_ads.data.batches import ArrayBatches
+from ssl_ads.data.cache_entry import directory_damage
+from ssl_ads.data.featurized import Featurized
+from ssl_ads.data.text_tokenizer import CLS_ID, PAD_ID, UNK_ID, tokenizer_from_json
+from ssl_ads.errors import DataError
+from ssl_ads.training.downstream_module import head_features
+from ssl_ads.use.drift import FieldDrift, categorical_drift, numeric_drift
+from ssl_ads.use.encoder import TrainedEncoder
+from ssl_ads.use.featurize import Counts, sequence_chunks, tabular_chunks, text_chunks
+from ssl_ads.use.input_file import file_columns, scan_file
+from ssl_ads.use.predict import check_schema
+
+CHUNK = 65_536
+
+
+@dataclass
+class Side:
+    """Featurized inputs of one side (`rows`: what an encoder's `prepare_inputs` hook reads, texts for text)."""
+
+    name: str
+    inputs: dict[str, np.ndarray]
+    rows: pl.DataFrame | None = None
+
+
+def run_side(encoder: TrainedEncoder, name: str) -> Side:
+    """The featurized data of the run that wrote `encoder`'s checkpoint, from the cache entry it records."""
+    from ssl_ads.data import sequence_features, tabular_features, text_features
+
+    directory = cached_entry(encoder)
+    reason = directory_damage(directory) if directory.name and directory.is_dir() else "it is not there"
+    if reason is not None:
+        raise DataError(
+            f"reference {name}: the run's featurized data ({directory or 'no cache entry recorded'}) cannot be read "
+            f"({reason}); pass reference=<the training data file> with model= or encoder_ckpt="
+        )
+    loader = {"tabular": tabular_features, "sequence": sequence_features, "text": text_features}[encoder.modality]
+    data = loader.load_arrays(directory)
+    return Side(name, dict(data.inputs), data.rows if encoder.modality == "text" else None)
+
+
+def cached_entry(encoder: TrainedEncoder) -> Path:
+    """The featurized cache entry a checkpoint records; a relative one (recorded from the training run's working
+    directory) is looked for from the checkpoint's run directory up (`<cwd>/outputs/<stage>/<time>/`)."""
+    recorded = Path(str((encoder.bundle.get("featurized") or {}).get("cache_dir") or ""))
+    if recorded.is_absolute() or recorded.is_dir() or not recorded.name:
+        return recorded
+    for base in encoder.path.resolve().parents:
+        if (base / recorded).is_dir():
+            return base / recorded
+    return recorded
+
+
+def file_side(encoder: TrainedEncoder, path: Path, separator: str, key: str) -> Side:
+    """A parquet / CSV file through the checkpoint's featurizer (columns checked first, named when missing)."""
+    where = f"{key} {path}"
+    columns = file_columns(path, separator)
+    check_schema(columns, encoder.input_columns(), encoder.modality, encoder.bundle, encoder.path, where, "checkpoint")
+    frame = scan_file(path, separator)
+    counts, state = Counts(), encoder.state
+    if encoder.modality == "sequence":
+        chunks = sequence_chunks(frame, state, encoder.side_fields, encoder.max_len, CHUNK, counts, where)
+    elif encoder.modality == "tabular":
+        chunks = tabular_chunks(frame.select(encoder.input_columns()), state, [], CHUNK, counts, where)
+    else:
+        chunks = text_chunks(frame.select("text"), state, encoder.max_len, [], CHUNK, counts, where)
+    parts = list(chunks.batches)
+    if not parts:
+        raise DataError(f"{where}: no rows to compare")
+    inputs = {k: np.concatenate([p.inputs[k] for p in parts]) for k in parts[0].inputs}
+    rows = pl.concat([p.rows for p in parts]) if parts[0].rows is not None else None
+    return Side(str(path), inputs, rows)
+
+
+def field_drifts(
+    encoder: TrainedEncoder, reference: Side, current: Side, bins: int, max_categories: int
+) -> list[FieldDrift]:
+    """PSI of every input field the encoder reads (plus history / text length), in the featurizer's order."""
+    ref, cur = reference.inputs, current.inputs
+    if encoder.modality == "tabular":
+        state = encoder.state
+        specials = {0: "missing", 1: "OOV"}
+        out = [
+            categorical_drift(spec["name"], ref["cat"][:, i], cur["cat"][:, i], specials, max_categories, oov_id=1,
+                              names=_lookup(spec.get("values") or [], offset=2))
+            for i, spec in enumerate(state["categorical"])
+        ]
+        names = [s["name"] for s in state["numeric"]]
+        names += [f"{s['name']}_missing" for s in state["numeric"] if s["missing_indicator"]]
+        return out + [numeric_drift(n, ref["num"][:, j], cur["num"][:, j], bins) for j, n in enumerate(names)]
+    if encoder.modality == "sequence":
+        items_r, items_c = np.asarray(ref["items"]), np.asarray(cur["items"])
+        out = [categorical_drift("item_id", items_r[items_r > 0], items_c[items_c > 0], {1: "OOV"}, max_categories,
+                                 oov_id=1, names=_vocabulary(encoder.state["item_vocab"], "item_id"))]  # fmt: skip
+        for name in encoder.side_fields:
+            side_r, side_c = np.asarray(ref[name]), np.asarray(cur[name])
+            names = _vocabulary((encoder.state.get("side_vocabs") or {}).get(name) or {name: [], "idx": []}, name)
+            out.append(categorical_drift(name, side_r[side_r > 0], side_c[side_c > 0], {}, max_categories, names=names))
+        out.append(numeric_drift("history length", (items_r > 0).sum(1), (items_c > 0).sum(1), bins))
+        return out
+    tokens_r, tokens_c = np.asarray(ref["tokens"]), np.asarray(cur["tokens"])
+    pieces_r = tokens_r[(tokens_r != PAD_ID) & (tokens_r != CLS_ID)]
+    pieces_c = tokens_c[(tokens_c != PAD_ID) & (tokens_c != CLS_ID)]
+    tokenizer = tokenizer_from_json(encoder.state["tokenizer"])
+    return [
+        categorical_drift("word pieces", pieces_r, pieces_c, {UNK_ID: "[UNK]"}, max_categories, oov_id=UNK_ID,
+                          names=lambda i: str(tokenizer.id_to_token(i))),
+        numeric_drift("text length", (tokens_r != PAD_ID).sum(1), (tokens_c != PAD_ID).sum(1), bins),
+    ]
+
+
+def _lookup(values: list, offset: int) -> Callable[[int], str]:
+    """Label of a tabular vocabulary id (values are numbered from `offset`)."""
+    return lambda i: str(values[i - offset]) if 0 <= i - offset < len(values) else f"id {i}"
+
+
+def _vocabulary(table: dict[str, list], column: str) -> Callable[[int], str]:
+    """Label of a sequence id from a `{column: values, "idx": ids}` vocabulary."""
+    mapping = dict(zip(table.get("idx", []), table.get(column, []), strict=False))
+    return lambda i: str(mapping.get(i, f"id {i}"))
+
+
+def oov_share(modality: str, inputs: dict[str, np.ndarray]) -> float:
+    """Share of the ids the model reads that are out of vocabulary (categorical values, events, word pieces)."""
+    if modality == "tabular":
+        ids = np.asarray(inputs["cat"])
+        real = ids != 0
+    elif modality == "sequence":
+        ids = np.asarray(inputs["items"])
+        real = ids != 0
+    else:
+        ids = np.asarray(inputs["tokens"])
+        real = (ids != PAD_ID) & (ids != CLS_ID)
+    return float(((ids == 1) & real).sum() / max(int(real.sum()), 1))
+
+
+def embeddings(encoder: TrainedEncoder, side: Side, rows: int, seed: int, batch_size: int = 1024) -> np.ndarray:
+    """The encoder's representation (`head_features`, eval mode) of up to `rows` rows of `side`, sampled (seeded)."""
+    n = len(next(iter(side.inputs.values())))
+    chosen = np.sort(np.random.default_rng(seed).choice(n, size=min(rows, n), replace=False))
+    inputs: dict[str, Any] = {k: np.asarray(v[chosen]) for k, v in side.inputs.items()}
+    hook = getattr(encoder.module, "prepare_inputs", None)
+    if hook is not None:  # cached sentence embeddings of these texts; a loaded encoder never refits
+        rows_frame = side.rows[chosen] if side.rows is not None else pl.DataFrame()
+        inputs |= hook(Featurized(inputs, rows_frame, {}, encoder.state), encoder.cache_dir, None)
+    batches = ArrayBatches(inputs, np.arange(len(chosen)))
+    encoder.module.eval()
+    with torch.inference_mode():
+        parts = [head_features(encoder.module, batches[np.arange(s, min(s + batch_size, len(chosen)))]).float()
+                 for s in range(0, len(chosen), batch_size)]  # fmt: skip
+    return torch.cat(parts).numpy() if parts else np.zeros((0, 0), np.float32)

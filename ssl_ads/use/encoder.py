@@ -1,0 +1,166 @@
+"""The Python API of a trained encoder: `ssl_ads.load_encoder(path).embed(frame)` → ids and one vector per entity.
+
+The `embed` stage calls exactly this, so a notebook and the command line produce the same vectors; and the vectors
+are the pipeline's probe features (`head_features`, the frozen encoder in eval mode) for the same data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from torch import nn
+
+from ssl_ads.data.batches import ArrayBatches
+from ssl_ads.data.featurized import Dataset, Featurized
+from ssl_ads.errors import ConfigError
+from ssl_ads.stages.encoder_bundle import check_matches
+from ssl_ads.stages.encoder_bundle import load_encoder as load_bundle
+from ssl_ads.training.downstream_module import head_feature_dim, head_features
+from ssl_ads.use.featurize import Chunk, Chunks, Counts, Frame, sequence_chunks, tabular_chunks, text_chunks
+
+# What one embedded row is, by modality (also the output file's name in the `embed` stage).
+ENTITIES = {"sequence": "users", "tabular": "rows", "text": "texts"}
+BATCH_SIZE = 1024
+
+
+class TrainedEncoder:
+    """A pretrained encoder with the featurizer state it was trained with (vocabularies, transforms, tokenizer).
+
+    `embed(frame)` reads a polars frame of the training schema (`input_columns()`), in batches, and returns the
+    entity ids with an `embedding` column (fixed-size float32 array). Unseen ids and categories take the
+    out-of-vocabulary slot; `counts` (of the latest call) says how many, and what was set aside.
+    """
+
+    def __init__(self, module: nn.Module, bundle: dict[str, Any], path: Path, cache_dir: Path) -> None:
+        self.module = module.eval()
+        self.bundle = bundle
+        self.path = path
+        self.cache_dir = cache_dir
+        self.counts = Counts()
+
+    @property
+    def modality(self) -> str:
+        return str(self.module.modality)
+
+    @property
+    def entity(self) -> str:
+        return ENTITIES[self.modality]
+
+    @property
+    def dim(self) -> int:
+        """Width of the `embedding` column."""
+        return int(head_feature_dim(self.module))
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """The fitted featurizer from the checkpoint: read, never refitted."""
+        return self.bundle["data_state"]
+
+    @property
+    def side_fields(self) -> list[str]:
+        return list(self.bundle["encoder_config"].get("side_vocab_sizes") or {})
+
+    @property
+    def max_len(self) -> int:
+        """Events (or tokens) read per entity: the featurizer's `max_len`, or the encoder's when it reads fewer
+        (a next-item encoder reads windows of `task.window + 1`)."""
+        found = [self.bundle["dataset_config"].get("max_len"), self.bundle["encoder_config"].get("max_len")]
+        lengths = [int(v) for v in found if isinstance(v, int) and v > 0]
+        if not lengths:
+            raise ConfigError(f"encoder_ckpt: {self.path} records no max_len (dataset or encoder config)")
+        return min(lengths)
+
+    def input_columns(self) -> list[str]:
+        """The columns `embed` reads: the training schema in the modality's canonical names."""
+        if self.modality == "sequence":
+            return ["user_id", "item_id", "timestamp", *self.side_fields]
+        if self.modality == "tabular":
+            return [spec["name"] for spec in [*self.state["categorical"], *self.state["numeric"]]]
+        return ["text"]
+
+    def check_dataset(self, dataset: Dataset, dataset_config: Mapping, cache_dir: Path) -> None:
+        """Refuse, in one line, a dataset of another modality or feature schema (`check_matches`)."""
+        check_matches(self.path, self.bundle, dataset, dataset_config, cache_dir)
+
+    def embed(self, frame: Frame, id_columns: list[str] | None = None, batch_size: int = BATCH_SIZE) -> pl.DataFrame:
+        """Every entity of `frame` (users / rows / texts) as ids + `embedding`; `id_columns` are kept beside the
+        modality's own id (`user_id`; `row_id` or the row position; `id` or the row position)."""
+        parts = list(self.embed_batches(frame, id_columns, batch_size))
+        return pl.concat(parts) if parts else self._empty(frame, id_columns or [])
+
+    def embed_batches(
+        self, frame: Frame, id_columns: list[str] | None = None, batch_size: int = BATCH_SIZE, progress: bool = False,
+        where: str = "frame",
+    ) -> Iterator[pl.DataFrame]:  # fmt: skip
+        """`embed` one batch at a time (bounded memory: inputs and vectors of one batch), the frame's columns
+        checked before the first batch; `where` names the data in errors."""
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+        self.counts = Counts()
+        chunks = self._chunks(frame, list(id_columns or []), batch_size, where)
+        return self._vectors(chunks, progress)
+
+    def embed_items(self) -> pl.DataFrame:
+        """The sequence encoder's item table: `item_id` (original ids, vocabulary order) + `embedding`."""
+        table = getattr(self.module, "item_embedding", None)
+        if self.modality != "sequence" or table is None:
+            raise ConfigError(f"{self.path}: only a sequence encoder has an item table ({self.modality} encoder)")
+        vocab = pl.DataFrame(self.state["item_vocab"])
+        rows = torch.from_numpy(vocab.get_column("idx").to_numpy().astype(np.int64))
+        vectors = table.weight.detach()[rows].float().numpy()
+        return vocab.select("item_id").with_columns(pl.Series("embedding", vectors))
+
+    def _chunks(self, frame: Frame, id_columns: list[str], batch_size: int, where: str) -> Chunks:
+        if self.modality == "sequence":
+            return sequence_chunks(frame, self.state, self.side_fields, self.max_len, batch_size, self.counts, where)
+        if self.modality == "tabular":
+            return tabular_chunks(frame, self.state, id_columns, batch_size, self.counts, where)
+        return text_chunks(frame, self.state, self.max_len, id_columns, batch_size, self.counts, where)
+
+    def _vectors(self, chunks: Chunks, progress: bool) -> Iterator[pl.DataFrame]:
+        if not progress:
+            yield from (self._embed_chunk(chunk) for chunk in chunks.batches)
+            return
+        columns = (TextColumn("embedding {task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+            task = bar.add_task(self.entity, total=chunks.total)
+            for chunk in chunks.batches:
+                yield self._embed_chunk(chunk)
+                bar.advance(task, chunk.ids.height)
+
+    def _embed_chunk(self, chunk: Chunk) -> pl.DataFrame:
+        """What `embed_all` computes for these rows: the encoder's `prepare_inputs` hook (cached sentence
+        embeddings...), then `head_features` in eval mode without gradients."""
+        inputs = dict(chunk.inputs)
+        hook = getattr(self.module, "prepare_inputs", None)
+        if hook is not None:
+            rows = chunk.rows if chunk.rows is not None else chunk.ids
+            inputs |= hook(Featurized(inputs, rows, {}, self.state), self.cache_dir, None)
+        positions = np.arange(chunk.ids.height)
+        batch = ArrayBatches(inputs, positions)[positions]
+        with torch.inference_mode():
+            vectors = head_features(self.module, batch).float().numpy()
+        return chunk.ids.with_columns(pl.Series("embedding", vectors))
+
+    def _empty(self, frame: Frame, id_columns: list[str]) -> pl.DataFrame:
+        """No entity in the frame: the same columns, no rows."""
+        own = {"sequence": ["user_id"], "tabular": ["row_id"], "text": ["id"]}[self.modality]
+        schema = frame.collect_schema() if isinstance(frame, pl.LazyFrame) else frame.schema
+        ids = {c: schema.get(c, pl.Int64) for c in dict.fromkeys([*own, *id_columns])}
+        return pl.DataFrame(schema={**ids, "embedding": pl.Array(pl.Float32, self.dim)})
+
+
+def load_encoder(path: str | Path, cache_dir: str | Path = ".ssl_ads_cache") -> TrainedEncoder:
+    """A trained encoder from `encoder.pt` (or a pretraining `.ckpt`), read as data only (`weights_only=True`).
+
+    `cache_dir` holds what an encoder computes once per text (frozen sentence-model embeddings).
+    """
+    module, bundle = load_bundle(path)
+    return TrainedEncoder(module, bundle, Path(path), Path(cache_dir))

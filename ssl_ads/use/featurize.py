@@ -1,0 +1,187 @@
+"""A frame of the training schema → model inputs, one batch of entities at a time, with a checkpoint's fitted state.
+
+Why not `Dataset.featurize`: that fits a featurizer when it has no state, caches whole datasets and needs a split.
+Here a trained encoder meets data it may never have seen: the vocabularies, numeric transforms and tokenizer come
+from the checkpoint only (never refitted), values they do not know go to the out-of-vocabulary slot and are
+counted, and inputs exist one batch at a time. The per-modality steps are the featurizers' own
+(`tabular_features.transform`, `text_tokenizer.encode_texts`, the sequence featurizer's sort / tail / left-pad), so
+the same data gives the same inputs as in the pipeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from ssl_ads.data.sequence_features import left_pad
+from ssl_ads.data.tabular_features import OOV_ID as TABULAR_OOV
+from ssl_ads.data.tabular_features import transform
+from ssl_ads.data.text_tokenizer import UNK_ID, encode_texts, tokenizer_from_json
+from ssl_ads.encoders.sequence_base import OOV_ID as ITEM_OOV
+from ssl_ads.errors import DataError
+
+Frame = pl.DataFrame | pl.LazyFrame
+UNSEEN_SIDE_ID = 0  # side fields have no OOV slot: an unseen value reads as padding (its embedding is zero)
+
+
+@dataclass
+class Counts:
+    """What featurizing did besides mapping: rows set aside (by reason) and values sent to the OOV slot (by column)."""
+
+    entities: int = 0
+    set_aside: dict[str, int] = field(default_factory=dict)
+    unseen: dict[str, int] = field(default_factory=dict)
+    truncated: int = 0  # events older than a user's last `max_len` (sequences)
+
+    def add_unseen(self, column: str, count: int) -> None:
+        self.unseen[column] = self.unseen.get(column, 0) + int(count)
+
+
+@dataclass
+class Chunk:
+    """One batch: the entities' id columns and their model inputs, row-aligned; `rows` is what an encoder's
+    `prepare_inputs` hook reads (the texts), when it needs more than the ids."""
+
+    ids: pl.DataFrame
+    inputs: dict[str, np.ndarray]
+    rows: pl.DataFrame | None = None
+
+
+@dataclass
+class Chunks:
+    """`total` entities (known before the first batch, for a progress bar) and the batches themselves."""
+
+    total: int
+    batches: Iterator[Chunk]
+
+
+def require_columns(present: Sequence[str], required: Sequence[str], where: str, schema: str) -> None:
+    """One line naming every missing column, what the encoder was trained on, and what the data has."""
+    missing = [c for c in required if c not in present]
+    if missing:
+        raise DataError(
+            f"{where}: lacks column(s) {', '.join(missing)} of the encoder's training schema ({schema}); "
+            f"it has {', '.join(present) or 'no columns'}"
+        )
+
+
+def _columns(frame: Frame) -> list[str]:
+    return frame.collect_schema().names() if isinstance(frame, pl.LazyFrame) else frame.columns
+
+
+def _cast_like(column: str, dtype: pl.DataType) -> pl.Expr:
+    """Ids read from a new file (integers as text, Int32...) compared in the vocabulary's type; what does not cast
+    is unseen."""
+    return pl.col(column).cast(dtype, strict=False)
+
+
+def sequence_chunks(
+    events: Frame, state: dict[str, Any], side_fields: list[str], max_len: int, batch_size: int, counts: Counts,
+    where: str,
+) -> Chunks:  # fmt: skip
+    """Users' most recent `max_len` events as left-padded item ids (and side-field ids), `batch_size` users a batch.
+
+    As `sequence_features.build_arrays`: events sorted by (user, time), stably, the tail of each user's history,
+    users in id order. Items outside `item_vocab` are the OOV id; side values outside their vocabulary, padding.
+    """
+    required = ["user_id", "item_id", "timestamp", *side_fields]
+    require_columns(_columns(events), required, where, ", ".join(required))
+    vocab = pl.DataFrame(state["item_vocab"])
+    lacking = [name for name in side_fields if name not in state.get("side_vocabs", {})]
+    if lacking:  # never refit: a vocabulary fitted on this data would number its values differently
+        raise DataError(f"the encoder's featurizer state has no vocabulary for side field(s) {', '.join(lacking)}")
+    side_vocabs = {name: pl.DataFrame(state["side_vocabs"][name]) for name in side_fields}
+    lazy = events.lazy().select(required)
+    n_null_users = lazy.select(pl.col("user_id").is_null().sum()).collect().item()
+    if n_null_users:
+        counts.set_aside["events without user_id"] = int(n_null_users)
+    lazy = lazy.filter(pl.col("user_id").is_not_null()).with_columns(
+        _cast_like("item_id", vocab.schema["item_id"]),
+        *[_cast_like(name, side_vocabs[name].schema[name]) for name in side_fields],
+    )
+    lazy = lazy.join(vocab.lazy(), on="item_id", how="left", maintain_order="left")
+    for name, side in side_vocabs.items():
+        lazy = lazy.join(side.rename({"idx": f"{name}_idx"}).lazy(), on=name, how="left", maintain_order="left")
+    idx_columns = ["idx", *[f"{n}_idx" for n in side_fields]]
+    mapped = lazy.sort(["user_id", "timestamp"], maintain_order=True).select("user_id", *idx_columns).collect()
+    unseen = mapped.select(pl.col(c).is_null().sum() for c in idx_columns).row(0)
+    for name, count in zip(["item_id", *side_fields], unseen, strict=True):
+        counts.add_unseen(name, count)
+    mapped = mapped.with_columns(
+        pl.col("idx").fill_null(ITEM_OOV), *[pl.col(f"{n}_idx").fill_null(UNSEEN_SIDE_ID) for n in side_fields]
+    )
+    tails = (
+        mapped.group_by("user_id", maintain_order=True)
+        .agg(pl.col(c).tail(max_len).alias(c) for c in idx_columns)
+        .sort("user_id")
+    )
+    counts.entities += tails.height
+    counts.truncated += mapped.height - int(tails.get_column("idx").list.len().sum())
+
+    def batches() -> Iterator[Chunk]:
+        for start in range(0, tails.height, batch_size):
+            part = tails.slice(start, batch_size)
+            lengths = part.get_column("idx").list.len().to_numpy().astype(np.int32)
+            inputs = {"items": left_pad(part.get_column("idx"), lengths, max_len)}
+            inputs |= {n: left_pad(part.get_column(f"{n}_idx"), lengths, max_len) for n in side_fields}
+            yield Chunk(ids=part.select("user_id"), inputs=inputs)
+
+    return Chunks(tails.height, batches())
+
+
+def tabular_chunks(
+    frame: Frame, state: dict[str, Any], id_columns: list[str], batch_size: int, counts: Counts, where: str
+) -> Chunks:
+    """Rows through the fitted `transform` (vocabularies, numeric transforms, missing indicators), a batch at a time.
+
+    Ids: `row_id` when the frame has one (file line numbers), else the row's position, then `id_columns`.
+    """
+    frame = frame.collect() if isinstance(frame, pl.LazyFrame) else frame
+    fields = [spec["name"] for spec in [*state["categorical"], *state["numeric"]]]
+    require_columns(frame.columns, [*fields, *id_columns], where, f"fields {', '.join(fields)}")
+    row_id = pl.col("row_id") if "row_id" in frame.columns else pl.int_range(pl.len(), dtype=pl.Int64).alias("row_id")
+    ids = frame.select(row_id, *[c for c in id_columns if c != "row_id"])
+    names = [spec["name"] for spec in state["categorical"]]
+    counts.entities += frame.height
+
+    def batches() -> Iterator[Chunk]:
+        for start in range(0, frame.height, batch_size):
+            cat, num, _ = transform(frame.slice(start, batch_size), state)
+            for name, count in zip(names, (cat == TABULAR_OOV).sum(axis=0), strict=True):
+                counts.add_unseen(name, count)
+            yield Chunk(ids=ids.slice(start, batch_size), inputs={"cat": cat, "num": num})
+
+    return Chunks(frame.height, batches())
+
+
+def text_chunks(
+    frame: Frame, state: dict[str, Any], max_len: int, id_columns: list[str], batch_size: int, counts: Counts,
+    where: str,
+) -> Chunks:  # fmt: skip
+    """Texts through the checkpoint's tokenizer; null or blank texts are set aside and counted, never embedded.
+
+    Ids: `id` when the frame has one, else the row's position, then `id_columns`.
+    """
+    frame = frame.collect() if isinstance(frame, pl.LazyFrame) else frame
+    require_columns(frame.columns, ["text", *id_columns], where, "text")
+    ident = pl.col("id") if "id" in frame.columns else pl.int_range(pl.len(), dtype=pl.Int64).alias("id")
+    frame = frame.select(ident, *[c for c in id_columns if c != "id"], pl.col("text").cast(pl.String))
+    empty = pl.col("text").is_null() | (pl.col("text").str.strip_chars().str.len_chars() == 0)
+    kept = frame.filter(~empty)
+    if kept.height < frame.height:
+        counts.set_aside["null or empty texts"] = frame.height - kept.height
+    tokenizer = tokenizer_from_json(state["tokenizer"])
+    counts.entities += kept.height
+
+    def batches() -> Iterator[Chunk]:
+        for start in range(0, kept.height, batch_size):
+            part = kept.slice(start, batch_size)
+            tokens = encode_texts(tokenizer, part.get_column("text").to_list(), max_len)
+            counts.add_unseen("text ([UNK] word pieces)", (tokens == UNK_ID).sum())
+            yield Chunk(ids=part.drop("text"), inputs={"tokens": tokens}, rows=part)
+
+    return Chunks(kept.height, batches())

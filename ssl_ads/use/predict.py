@@ -1,0 +1,222 @@
+"""The Python API of a fine-tuned model: `ssl_ads.load_model("model.pt").predict(frame)` → ids, scores, decisions.
+
+The `predict` stage calls exactly this, so a notebook and the command line produce the same scores; and on the
+evaluation's test rows they are the scores its test metric was computed from (same featurizer state, same
+weights, eval mode, the test loop's batches of 1024).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow.parquet as pq
+import torch
+
+from ssl_ads.data.batches import ArrayBatches
+from ssl_ads.data.featurized import Featurized
+from ssl_ads.errors import ConfigError, DataError
+from ssl_ads.stages.encoder_bundle import dataset_label
+from ssl_ads.use.decision import decision_columns
+from ssl_ads.use.encoder import TrainedEncoder
+from ssl_ads.use.featurize import Chunk, Chunks, Counts, Frame, sequence_chunks, tabular_chunks, text_chunks
+from ssl_ads.use.input_file import file_columns, iter_chunks, scan_file
+from ssl_ads.use.model_bundle import ScoringModel, build_model, read_model
+
+BATCH_SIZE = 1024  # the test loop's batch size: the same rows meet in the same batches as in evaluation
+FEATURIZE_ROWS = 16 * BATCH_SIZE  # rows featurized per call: one polars query per block, not per batch
+CHUNK_ROWS = 64 * BATCH_SIZE  # rows of a table / texts read, scored and written at a time (memory: about 100 MB)
+EVENT_COLUMNS = ("user_id", "item_id", "timestamp")
+
+
+class FineTunedModel:
+    """A fine-tuned encoder + task head with its fitted featurizer and decision rule (see `model_bundle`).
+
+    `predict(frame)` reads a polars frame of the training schema (`input_columns()`) and returns the entity ids,
+    the other columns of a table or text frame, and the task's output: binary `score` + `predicted` (0/1 at the
+    bundle's threshold); multi-class `predicted` + `confidence` (+ the quality gate's `decision`). `counts` (of the
+    latest call) says which values were unseen and which rows were set aside.
+    """
+
+    def __init__(self, scorer: ScoringModel, task: Any, bundle: dict[str, Any], path: Path, cache_dir: Path) -> None:
+        self.scorer = scorer.eval()
+        self.task = task
+        self.bundle = bundle
+        self.path = path
+        self.cache_dir = cache_dir
+        # the featurizer side (training schema, max_len, side fields) is the encoder's: one definition of it
+        self.features = TrainedEncoder(scorer.encoder, bundle, path, cache_dir)
+        self.counts = Counts()
+
+    @property
+    def modality(self) -> str:
+        return self.features.modality
+
+    @property
+    def decision(self) -> dict[str, Any]:
+        return self.bundle["decision"]
+
+    @property
+    def selection(self) -> dict[str, Any]:
+        """The fit this model is: encoder, label fraction, labels, seed, metrics and protocol."""
+        return self.bundle["selection"]
+
+    def input_columns(self) -> list[str]:
+        """The columns `predict` needs, in the modality's canonical names."""
+        return self.features.input_columns()
+
+    def check_columns(self, columns: list[str], where: str) -> None:
+        """One line when a frame cannot be read by this model: data of another modality (named), or the training
+        schema's missing columns (named)."""
+        check_schema(columns, self.input_columns(), self.modality, self.bundle, self.path, where, "model")
+
+    def predict(self, frame: Frame, batch_size: int = BATCH_SIZE) -> pl.DataFrame:
+        """Every entity of `frame` (users / rows / texts) with its score and decision (see the class)."""
+        parts = list(self.predict_batches(frame, batch_size))
+        if not parts:
+            raise DataError("frame: no rows to score")
+        return pl.concat(parts, how="vertical_relaxed")
+
+    def predict_batches(
+        self, frame: Frame, batch_size: int = BATCH_SIZE, where: str = "frame"
+    ) -> Iterator[pl.DataFrame]:
+        """`predict` a block at a time (bounded memory), the frame's columns checked before the first block.
+
+        Featurizing takes `FEATURIZE_ROWS` rows per call (one polars query per block, not per batch); the model
+        reads them `batch_size` at a time, so the same rows meet in the same batches as in the test loop.
+        """
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+        columns = frame.collect_schema().names() if isinstance(frame, pl.LazyFrame) else frame.columns
+        self.check_columns(columns, where)
+        self.counts = Counts()
+        block = max(batch_size, FEATURIZE_ROWS // batch_size * batch_size)
+        chunks = self._chunks(frame, columns, block, where)
+        return (self._score(chunk, batch_size) for chunk in chunks.batches)
+
+    def _chunks(self, frame: Frame, columns: list[str], batch_size: int, where: str) -> Chunks:
+        """The other engineer's featurizers (`ssl_ads.use.featurize`), with every non-input column kept as an id."""
+        state, counts = self.features.state, self.counts
+        if self.modality == "sequence":
+            return sequence_chunks(
+                frame, state, self.features.side_fields, self.features.max_len, batch_size, counts, where
+            )
+        keep = [c for c in columns if c not in self.input_columns()]
+        if self.modality == "tabular":
+            return tabular_chunks(frame, state, keep, batch_size, counts, where)
+        return text_chunks(frame, state, self.features.max_len, keep, batch_size, counts, where)
+
+    def _score(self, chunk: Chunk, batch_size: int) -> pl.DataFrame:
+        inputs = dict(chunk.inputs)
+        hook = getattr(self.scorer.encoder, "prepare_inputs", None)
+        if hook is not None:  # cached sentence embeddings...; a loaded encoder never refits (BagOfWords.fitted)
+            rows = chunk.rows if chunk.rows is not None else chunk.ids
+            inputs |= hook(Featurized(inputs, rows, {}, self.features.state), self.cache_dir, None)
+        rows, n = ArrayBatches(inputs, np.arange(chunk.ids.height)), chunk.ids.height
+        with torch.inference_mode():
+            parts = [self.task.predictions(self.scorer(rows[np.arange(s, min(s + batch_size, n))]))
+                     for s in range(0, n, batch_size)]  # fmt: skip
+        predictions = torch.cat(parts) if parts else torch.zeros(0)
+        classes = self.bundle["task"].get("classes") or []
+        return chunk.ids.with_columns(decision_columns(self.decision, predictions, classes))
+
+
+def check_schema(
+    columns: list[str], required: list[str], modality: str, bundle: dict[str, Any], path: Path, where: str, kind: str
+) -> None:
+    """One line when a frame cannot be read by a `kind` ("model", "checkpoint"): data of another modality (named),
+    or the training schema's missing columns (named), with the dataset the checkpoint was trained on."""
+    missing = [c for c in required if c not in columns]
+    if not missing:
+        return
+    guessed = data_modality(columns)
+    trained_on = dataset_label(bundle["dataset_config"].get("_target_"))
+    if guessed is not None and guessed != modality:
+        raise DataError(
+            f"{where}: holds {guessed} data ({', '.join(columns[:8])}) but {path} is a {modality} {kind} "
+            f"(dataset {trained_on}); it reads columns {', '.join(required)}"
+        )
+    raise DataError(
+        f"{where}: lacks column(s) {', '.join(missing)} of the {kind}'s training schema (dataset {trained_on}: "
+        f"{', '.join(required)}); it has {', '.join(columns) or 'no columns'}"
+    )
+
+
+def data_modality(columns: list[str]) -> str | None:
+    """Which modality a frame's columns look like (events, copy), when it is clear; None otherwise."""
+    if set(EVENT_COLUMNS) <= set(columns):
+        return "sequence"
+    if "text" in columns and len(columns) <= 4:
+        return "text"
+    return None
+
+
+def load_model(path: str | Path, cache_dir: str | Path = ".ssl_ads_cache") -> FineTunedModel:
+    """A fine-tuned model from `model.pt`, read as data only (`weights_only=True`, allowlisted classes).
+
+    `cache_dir` holds what an encoder computes once per text (frozen sentence-model embeddings).
+    """
+    bundle = read_model(path)
+    scorer, task = build_model(path, bundle)
+    return FineTunedModel(scorer, task, bundle, Path(path), Path(cache_dir))
+
+
+def predict_file(
+    model: FineTunedModel, path: Path, out: Path, batch_size: int = BATCH_SIZE, chunk_rows: int = CHUNK_ROWS,
+    separator: str = ",",
+) -> dict[str, Any]:  # fmt: skip
+    """Score a parquet / CSV file into `out` (parquet), streaming tables and texts `chunk_rows` rows at a time.
+
+    Returns a summary: rows read, entities scored, unseen values, rows set aside, seconds.
+    """
+    started = time.perf_counter()
+    where = f"dataset.path {path}"
+    model.check_columns(file_columns(path, separator), where)
+    unseen: dict[str, int] = {}
+    set_aside: dict[str, int] = {}
+    scored = 0
+    writer: pq.ParquetWriter | None = None
+    try:
+        for frame in _frames(model, path, chunk_rows, separator):
+            parts = list(model.predict_batches(frame, batch_size, where))
+            if not parts:
+                continue
+            table = pl.concat(parts, how="vertical_relaxed").to_arrow()  # one row group per chunk, not per batch
+            if writer is None:
+                out.parent.mkdir(parents=True, exist_ok=True)
+                writer = pq.ParquetWriter(out, table.schema)
+            writer.write_table(table.cast(writer.schema) if table.schema != writer.schema else table)
+            scored += table.num_rows
+            for name, count in model.counts.unseen.items():
+                unseen[name] = unseen.get(name, 0) + count
+            for name, count in model.counts.set_aside.items():
+                set_aside[name] = set_aside.get(name, 0) + count
+    finally:
+        if writer is not None:
+            writer.close()
+    if writer is None:
+        raise DataError(f"{where}: no rows to score")
+    return {
+        "model": str(model.path), "input": str(path), "output": str(out), "modality": model.modality,
+        "scored": scored, "unseen": unseen, "set_aside": set_aside, "decision": model.decision,
+        "seconds": round(time.perf_counter() - started, 2),
+    }  # fmt: skip
+
+
+def _frames(model: FineTunedModel, path: Path, chunk_rows: int, separator: str) -> Iterator[Frame]:
+    """Events: the whole file, lazily (a user's events may be anywhere in it). Tables and texts: chunks, each row
+    numbered by its position in the file when the file has no id of its own."""
+    if model.modality == "sequence":
+        yield scan_file(path, separator)
+        return
+    own_id = "row_id" if model.modality == "tabular" else "id"
+    offset = 0
+    for chunk in iter_chunks(path, chunk_rows, separator):
+        if own_id not in chunk.columns:
+            chunk = chunk.with_columns((pl.int_range(pl.len(), dtype=pl.Int64) + offset).alias(own_id))
+        offset += chunk.height
+        yield chunk
