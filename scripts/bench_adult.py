@@ -129,6 +129,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("outputs/bench_adult"))
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides (e.g. task.validation_labels=matched)")
     args = parser.parse_args()
+    from ssl_ads.hardware import describe_cpu
+
+    print(describe_cpu(), flush=True)  # what the figures below ran on
     args.out.mkdir(parents=True, exist_ok=True)
     results = [run_seed(args.data, seed, args.out, args.overrides) for seed in args.seeds]
     table, extra = summarise(results)

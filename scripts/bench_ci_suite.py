@@ -28,6 +28,9 @@ def main() -> int:
     parser.add_argument("--target-seconds", type=float, default=300.0)
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
+    from ssl_ads.hardware import describe_cpu
+
+    print(describe_cpu(), flush=True)  # what the wall time below ran on
     with tempfile.TemporaryDirectory(prefix="bench_ci_") as tmp:
         load_before = os.getloadavg()
         started = time.perf_counter()

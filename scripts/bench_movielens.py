@@ -95,6 +95,9 @@ def main() -> None:
     args = parser.parse_args()
     path = ratings_file(args.data).resolve()
     out = args.out.resolve()
+    from ssl_ads.hardware import describe_cpu
+
+    print(describe_cpu(), flush=True)  # what the figures below ran on
     print(f"load average before: {os.getloadavg()}  cpus: {os.cpu_count()}")
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         runs = pool.map(lambda config: run_one(config, path, out, args.set, args.threads, args.reuse), args.configs)

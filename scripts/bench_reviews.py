@@ -182,33 +182,36 @@ def print_targets(tables: dict[str, dict]) -> None:
 
 
 def speed(texts: list[str], labels: np.ndarray, n: int) -> None:
-    """Default `encode` (fp32, batch 64) against the bucketed bf16 path on the same n texts, both warmed up;
-    then the same logistic-regression probe on each embedding (first half trains, second half scores)."""
+    """Default `encode` (fp32, batch 64) against ssl-ads' path at `precision: auto` (bf16 where the CPU runs it
+    natively, else packed fp32) on the same n texts, both warmed up; then the same logistic-regression probe on
+    each embedding (first half trains, second half scores). scripts/bench_text_speed.py repeats this alone."""
     from ssl_ads.encoders.sentence_model import DEFAULT_MODEL, fast_encode, load_sentence_model, reference_encode
+    from ssl_ads.hardware import resolve_precision
 
     model = load_sentence_model(DEFAULT_MODEL)
     sample, truth = texts[:n], labels[:n]
     reference_encode(model, sample[:128], batch_size=64)  # first calls pay one-off costs (allocations, kernels)
-    fast_encode(model, sample[:128], batch_size=64, max_length=256, precision="bf16")
+    fast_encode(model, sample[:128], batch_size=64, max_length=256, precision="auto")
     started = time.perf_counter()
     reference = reference_encode(model, sample, batch_size=64)
     reference_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    fast = fast_encode(model, sample, batch_size=64, max_length=256, precision="bf16")
+    fast = fast_encode(model, sample, batch_size=64, max_length=256, precision="auto")
+    chosen = resolve_precision("auto")
     fast_seconds = time.perf_counter() - started
     print(f"\nEmbedding speed, the same {n} texts, threads {torch.get_num_threads()}, load {os.getloadavg()}:")
     print(f"  sentence-transformers encode (fp32, batch 64): {n / reference_seconds:.1f} texts/s")
     cosine = float((reference * fast).sum(1).mean())
-    print(f"  ssl-ads (length buckets, max_length 256, bf16): {n / fast_seconds:.1f} texts/s, "
+    print(f"  ssl-ads (length buckets, max_length 256, auto = {chosen}): {n / fast_seconds:.1f} texts/s, "
           f"speed-up {reference_seconds / fast_seconds:.2f}x; mean cosine to fp32 {cosine:.5f}")  # fmt: skip
     half = n // 2
     predictions = {}
-    for name, x in (("fp32", reference), ("bf16", fast)):
+    for name, x in (("reference", reference), ("ssl-ads", fast)):
         probe = LogisticRegression(max_iter=3000).fit(x[:half], truth[:half])
         predictions[name] = probe.predict(x[half:])
         print(f"  probe accuracy (Recommended, {half} train / {n - half} test texts) on {name} embeddings: "
               f"{accuracy_score(truth[half:], predictions[name]):.4f}")  # fmt: skip
-    print(f"  the two probes agree on {(predictions['fp32'] == predictions['bf16']).mean():.2%} of test texts")
+    print(f"  the two probes agree on {(predictions['reference'] == predictions['ssl-ads']).mean():.2%} of test texts")
 
 
 def reread_seconds(data: Path, cache_dir: Path) -> str:
@@ -221,7 +224,7 @@ def reread_seconds(data: Path, cache_dir: Path) -> str:
         "from ssl_ads.encoders.embedding_cache import cached_embeddings; "
         "import hydra, ssl_ads.stages.evaluate, ssl_ads.stages.context, ssl_ads.encoders.sentence_tfidf; "
         "started = time.perf_counter(); d = downstream_of(Path(sys.argv[1]), 'recommended', 0, Path(sys.argv[2])); "
-        "e = cached_embeddings(Path(sys.argv[2]), DEFAULT_MODEL, d.ctx.data.rows['text'], 'bf16', 256, 64); "
+        "e = cached_embeddings(Path(sys.argv[2]), DEFAULT_MODEL, d.ctx.data.rows['text'], 'auto', 256, 64); "
         "e = e.sum(); print(f'{time.perf_counter() - started:.2f}')"
     )
     done = subprocess.run([sys.executable, "-c", code, str(data), str(cache_dir), str(REPO)],
@@ -242,7 +245,9 @@ def main() -> None:
         sys.exit(f"{args.data}: not found; run `bash /work/shared/data/get_public_data.sh /tmp/pubdata` first")
     from ssl_ads.encoders.embedding_cache import cached_embeddings
     from ssl_ads.encoders.sentence_model import DEFAULT_MODEL
+    from ssl_ads.hardware import describe_cpu
 
+    print(describe_cpu(), flush=True)  # what the figures below ran on
     print(f"load average before: {os.getloadavg()}")
     rows, tables = [], {}
     downstream = None
@@ -250,7 +255,7 @@ def main() -> None:
         for seed in args.seeds:
             metrics = run_ssl_ads(args.data, task, seed, args.out, args.cache_dir)
             downstream = downstream_of(args.data, task, seed, args.cache_dir)
-            embeddings = cached_embeddings(args.cache_dir, DEFAULT_MODEL, downstream.ctx.data.rows["text"], "bf16",
+            embeddings = cached_embeddings(args.cache_dir, DEFAULT_MODEL, downstream.ctx.data.rows["text"], "auto",
                                            256, 64)  # fmt: skip
             found = ssl_ads_rows(metrics) + reference_rows(downstream, embeddings)
             rows += [{"task": task, "seed": seed, **r} for r in found]

@@ -43,6 +43,21 @@ def matmul_ceiling(dtype: torch.dtype, sizes: tuple[int, ...] = (1024, 2048, 409
     return best
 
 
+MAX_MULTIPLY_SECONDS = 2.0  # one timed multiply may take this long; a larger size is left out of the ceiling
+
+
+def bf16_plan(sizes: tuple[int, ...] = (1024, 2048, 4096)) -> tuple[float, tuple[int, ...]]:
+    """bf16 GFLOP/s of one small (256²) multiply, and the ceiling sizes whose multiply that rate finishes within
+    MAX_MULTIPLY_SECONDS: without bf16 units (AVX2) PyTorch emulates bf16 at ~1 GFLOP/s, so one 4096² multiply
+    takes minutes and the unbounded ceiling loop printed nothing for 20 minutes."""
+    a = torch.randn(256, 256, dtype=torch.bfloat16)
+    a @ a
+    started = time.perf_counter()
+    a @ a
+    rate = 2 * 256**3 / max(time.perf_counter() - started, 1e-9)
+    return rate / 1e9, tuple(size for size in sizes if 2 * size**3 / rate <= MAX_MULTIPLY_SECONDS)
+
+
 def transformer_flops_per_target(dim: int, layers: int, ff_dim: int, length: int, num_items: int) -> float:
     """Training FLOPs (forward + backward = 3x forward) per next-item target with a full softmax."""
     per_token = layers * (2 * 4 * dim * dim + 2 * 2 * dim * ff_dim + 2 * 2 * length * dim)
@@ -158,17 +173,33 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=256)
     args = parser.parse_args()
     console = Console()
+    from ssl_ads.hardware import cpu_bf16_fast, describe_cpu
+
+    console.print(describe_cpu())
     console.print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load {os.getloadavg()}")
 
-    fp32, bf16 = matmul_ceiling(torch.float32), matmul_ceiling(torch.bfloat16)
+    fp32 = matmul_ceiling(torch.float32)
+    probe_rate, bf16_sizes = bf16_plan()
     table = Table(title="ssl-ads throughput (this machine, this run)")
     table.add_column("measure")
     table.add_column("value", justify="right")
     table.add_row("matmul ceiling fp32 (GFLOP/s)", f"{fp32:.1f}")
-    table.add_row("matmul ceiling bf16 (GFLOP/s)", f"{bf16:.1f}")
-    for label, use_bf16, repeat_bias in (
-        ("fp32", False, False), ("bf16 autocast", True, False), ("fp32 + repeat bias", False, True)
-    ):  # fmt: skip
+    table.add_row("bf16 256² multiply (GFLOP/s)", f"{probe_rate:.1f}")
+    if bf16_sizes:
+        table.add_row(
+            f"matmul ceiling bf16 (GFLOP/s, sizes {bf16_sizes})", f"{matmul_ceiling(torch.bfloat16, bf16_sizes):.1f}"
+        )
+    else:
+        table.add_row(
+            "matmul ceiling bf16", f"skipped: a 1024² multiply would take {2 * 1024**3 / probe_rate / 1e9:.0f} s"
+        )
+    # bf16 autocast training only where bf16 is not emulated: elsewhere 30 steps take minutes and show nothing new
+    bf16_training = cpu_bf16_fast() or probe_rate >= 0.25 * fp32
+    if not bf16_training:
+        console.print(f"bf16 autocast training skipped: bf16 runs at {probe_rate:.1f} GFLOP/s here vs fp32 {fp32:.0f} "
+                      "(no avx512_bf16/AMX: emulated)")  # fmt: skip
+    runs = [("fp32", False, False), ("bf16 autocast", True, False), ("fp32 + repeat bias", False, True)]
+    for label, use_bf16, repeat_bias in (run for run in runs if bf16_training or not run[1]):
         result = training_throughput(args.batch_size, args.steps, use_bf16, repeat_bias)
         table.add_row(f"SASRec-size next-item training {label}: targets/s", f"{result['targets_per_s']:,.0f}")
         table.add_row(f"  sequences/s ({label})", f"{result['sequences_per_s']:,.0f}")

@@ -20,6 +20,9 @@ REPO = Path(__file__).resolve().parents[1]
 # cores and the suite slows several-fold. Set before anything imports torch.
 for _variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
+# `precision: auto` (encoders, trainer) would pick bf16 on a CPU with native bf16 units: pin fp32 so the suite's
+# figures do not depend on which machine runs it (tests of `auto` itself clear this; ssl_ads/hardware.py).
+os.environ.setdefault("SSL_ADS_BF16", "0")
 
 
 # CLI runs that must be real processes: DDP relaunches the entry point, launchers start their own workers.

@@ -41,7 +41,9 @@ class TrainerConfig:
     devices: Annotated[Any, Range(min=1)] = 1
     strategy: str = "auto"
     num_nodes: Annotated[int, Range(min=1)] = 1
-    precision: str = "32-true"
+    # "auto": "bf16-mixed" where the accelerator computes bf16 natively (ssl_ads.hardware), else "32-true";
+    # or any Lightning precision ("32-true", "bf16-mixed", "16-mixed", ...).
+    precision: str = "auto"
     log_every_n_steps: Annotated[int, Range(min=1)] = 10
     enable_progress_bar: bool = True
     deterministic: bool = False

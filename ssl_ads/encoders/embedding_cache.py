@@ -15,6 +15,7 @@ from ssl_ads.data.cache_entry import open_file
 from ssl_ads.data.io import stable_hash
 from ssl_ads.data.text_features import text_hash
 from ssl_ads.encoders.sentence_model import fast_encode, load_sentence_model, model_fingerprint, resolve_model_dir
+from ssl_ads.hardware import resolve_precision
 
 CHUNK_ROWS = 1024
 
@@ -23,7 +24,7 @@ def embedding_path(cache_dir: Path, model: str, texts: pl.Series, precision: str
     """Where the embeddings of `texts` by `model` at these settings live (whether or not they exist yet)."""
     key = {
         "model": model_fingerprint(resolve_model_dir(model)),
-        "precision": precision,
+        "precision": resolve_precision(precision),  # `auto` shares the entry of what it picks here
         "max_length": max_length,
         "texts": text_hash(texts),
         "n": texts.len(),

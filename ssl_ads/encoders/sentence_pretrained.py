@@ -20,6 +20,7 @@ from ssl_ads.data.featurized import Featurized
 from ssl_ads.encoders.embedding_cache import cached_embeddings
 from ssl_ads.encoders.sentence_model import DEFAULT_MODEL, PRECISIONS, load_sentence_model, resolve_model_dir
 from ssl_ads.errors import ConfigError
+from ssl_ads.hardware import resolve_precision
 
 EMBEDDING_FIELD = "sentence_embedding"
 
@@ -31,7 +32,7 @@ class SentencePretrained(nn.Module):
     def __init__(
         self,
         model: str = DEFAULT_MODEL,
-        precision: str = "bf16",
+        precision: str = "auto",
         max_length: Annotated[int, Range(min=1)] = 256,
         batch_size: Annotated[int, Range(min=1)] = 64,
         trainable: bool = False,
@@ -43,7 +44,7 @@ class SentencePretrained(nn.Module):
             raise ConfigError(f"encoder.precision must be one of {PRECISIONS}, got {precision!r}")
         self.model = model
         self.model_dir = resolve_model_dir(model)  # fails early, saying how to point to a model
-        self.precision = precision
+        self.precision = resolve_precision(precision)  # auto: bf16 only where this CPU runs it fast
         self.max_length = max_length
         self.batch_size = batch_size
         self.trainable = trainable

@@ -39,7 +39,7 @@ class SentenceTfidf(nn.Module):
         vocab_size: int,
         max_len: int = 0,
         model: str = DEFAULT_MODEL,
-        precision: str = "bf16",
+        precision: str = "auto",
         max_length: Annotated[int, Range(min=1)] = 256,
         batch_size: Annotated[int, Range(min=1)] = 64,
         sentence_weight: Annotated[float, Range(min=0)] = 0.7,

@@ -20,6 +20,7 @@ from ssl_ads.data.cleaning_report import REPORT_KEY, attach, explain_shortage
 from ssl_ads.data.featurized import Featurized
 from ssl_ads.data.split import RowSplit, TooFewRows, final_split, split_settings
 from ssl_ads.errors import ConfigError, DataError
+from ssl_ads.hardware import resolve_trainer_precision
 from ssl_ads.report.tracking import fit_logger
 from ssl_ads.stages.encoder_bundle import checkpoint_state, make_bundle
 from ssl_ads.training.resumable import ResumableState
@@ -138,6 +139,9 @@ def make_trainer(
         callbacks.append(RichProgressBar(leave=False))
     trainer_args = OmegaConf.to_container(cfg.trainer, resolve=True)
     trainer_args["enable_progress_bar"] = show_progress
+    if "precision" in trainer_args:  # "auto" is ours: Lightning gets what this hardware runs fast
+        accelerator = trainer_args.get("accelerator", "cpu")
+        trainer_args["precision"] = resolve_trainer_precision(trainer_args["precision"], accelerator)
     unknown = sorted(set(trainer_args) - set(inspect.signature(pl.Trainer.__init__).parameters))
     if unknown:  # `+trainer.<key>=...` adds keys the schema does not know: Lightning's TypeError, in one line
         raise ConfigError(

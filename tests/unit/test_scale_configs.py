@@ -12,6 +12,7 @@ from pytorch_lightning.strategies import DDPStrategy
 from ssl_ads.config.choices import CONFIG_DIR, group_choices
 from ssl_ads.config.schema import register_configs
 from ssl_ads.config.validate import validate_run_config
+from ssl_ads.hardware import resolve_trainer_precision
 
 
 def compose_run(*overrides: str, hydra: bool = False) -> DictConfig:
@@ -26,7 +27,9 @@ def test_ddp_trainer_composes_validates_and_builds_a_gloo_ddp_trainer():
     assert (cfg.trainer.accelerator, cfg.trainer.strategy, cfg.trainer.devices) == ("cpu", "ddp", 2)
     assert cfg.trainer.enable_progress_bar is False  # the experiment still applies on top
     # the Trainer the stages build from it (no process is started before fit)
-    trainer = pl.Trainer(**OmegaConf.to_container(cfg.trainer), logger=False, enable_checkpointing=False)
+    args = OmegaConf.to_container(cfg.trainer)
+    args["precision"] = resolve_trainer_precision(args["precision"], args["accelerator"])  # as make_trainer does
+    trainer = pl.Trainer(**args, logger=False, enable_checkpointing=False)
     assert isinstance(trainer.strategy, DDPStrategy) and trainer.num_devices == 2
     assert trainer.strategy._get_process_group_backend() == "gloo"  # picked from the CPU device
     nodes = compose_run("trainer=ddp", "trainer.num_nodes=2", "trainer.devices=4")

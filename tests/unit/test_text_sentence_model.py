@@ -88,3 +88,33 @@ def test_embedding_cache_is_reused_and_invalidated_by_texts_and_model(tmp_path, 
     assert len(calls) == 3  # changed weights
     embedding_cache.cached_embeddings(tmp_path / "cache", model, texts, "fp32", 64, 8)
     assert len(calls) == 4  # other inference settings
+
+
+def test_packed_fp32_matches_the_model_on_mixed_and_equal_lengths(st_model):
+    """The packed forward (no padding in any matmul) against sentence-transformers' own fp32 encode."""
+    texts = [*TEXTS, "Soft.", "Soft.", "A much longer line of ad copy, " * 6, "Buy two, get one free this week."]
+    reference = reference_encode(st_model, texts)
+    for batch_size in (1, 2, 64):  # one row per batch, mixed lengths with a key mask, everything in one batch
+        fast = fast_encode(st_model, texts, batch_size=batch_size, max_length=256, precision="fp32")
+        assert fast.shape == reference.shape and (fast * reference).sum(1).min() > 0.9999
+
+
+@pytest.mark.parametrize(("bf16_fast", "expected"), [(False, "fp32"), (True, "bf16")])
+def test_auto_precision_follows_the_cpu(st_model, monkeypatch, tmp_path, bf16_fast, expected):
+    """`auto` resolves by the CPU probe; the encoder, the cache key and the inference path all use the result."""
+    from ssl_ads import hardware
+    from ssl_ads.encoders import sentence_model
+    from ssl_ads.encoders.sentence_pretrained import SentencePretrained
+
+    monkeypatch.setattr(hardware, "cpu_bf16_fast", lambda: bf16_fast)
+    assert SentencePretrained(precision="auto").precision == expected
+    assert SentencePretrained(precision="fp32").precision == "fp32"  # explicit values are honoured
+    texts = pl.Series(TEXTS)
+    key = embedding_cache.embedding_path(tmp_path, DEFAULT_MODEL, texts, "auto", 64)
+    assert key == embedding_cache.embedding_path(tmp_path, DEFAULT_MODEL, texts, expected, 64)
+    used = []
+    packed, body = sentence_model.PackedBert.from_body, sentence_model._inference_body
+    monkeypatch.setattr(sentence_model.PackedBert, "from_body", lambda b: used.append("fp32") or packed(b))
+    monkeypatch.setattr(sentence_model, "_inference_body", lambda m, p: used.append(p) or body(m, p))
+    vectors = fast_encode(st_model, TEXTS, batch_size=2, max_length=64, precision="auto")
+    assert used == [expected] and vectors.shape == (3, 384)

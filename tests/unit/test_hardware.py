@@ -1,0 +1,79 @@
+"""`precision: auto` follows the hardware: bf16 only where the CPU (or GPU) computes it natively."""
+
+from __future__ import annotations
+
+import pytest
+
+from ssl_ads import hardware
+from ssl_ads.hardware import describe_cpu, resolve_precision, resolve_trainer_precision
+
+AVX2_ONLY = frozenset({"fpu", "sse4_2", "avx", "avx2", "fma", "f16c"})
+AVX512_BF16 = AVX2_ONLY | {"avx512f", "avx512bw", "avx512_bf16", "avx512_vnni"}
+AMX = AVX512_BF16 | {"amx_tile", "amx_bf16"}
+
+
+@pytest.fixture
+def cpu(monkeypatch):
+    """Sets the CPU flags the probe sees; clears the suite's SSL_ADS_BF16 pin (tests/conftest.py)."""
+    monkeypatch.delenv(hardware.OVERRIDE_ENV, raising=False)
+
+    def with_flags(flags: frozenset[str]) -> None:
+        monkeypatch.setattr(hardware, "cpu_flags", lambda: flags)
+
+    return with_flags
+
+
+def test_auto_is_fp32_on_an_avx2_only_cpu(cpu):
+    cpu(AVX2_ONLY)
+    assert resolve_precision("auto") == "fp32"
+    assert resolve_trainer_precision("auto", "cpu") == "32-true"
+
+
+@pytest.mark.parametrize("flags", [AVX512_BF16, AMX, frozenset({"fp", "asimd", "bf16"})], ids=["avx512", "amx", "arm"])
+def test_auto_is_bf16_where_the_cpu_has_bf16_units(cpu, flags):
+    cpu(flags)
+    assert resolve_precision("auto") == "bf16"
+    assert resolve_trainer_precision("auto", "cpu") == "bf16-mixed"
+    assert resolve_trainer_precision("auto", "auto") in ("bf16-mixed", "32-true")  # "auto": CUDA if present
+
+
+def test_explicit_precisions_are_honoured_whatever_the_cpu(cpu):
+    for flags in (AVX2_ONLY, AMX):
+        cpu(flags)
+        assert [resolve_precision(p) for p in ("fp32", "bf16", "int8")] == ["fp32", "bf16", "int8"]
+        assert resolve_trainer_precision("16-mixed", "cpu") == "16-mixed"
+        assert resolve_trainer_precision("32-true", "cpu") == "32-true"
+
+
+def test_unknown_flags_fall_back_to_a_micro_benchmark(cpu, monkeypatch):
+    cpu(frozenset())
+    monkeypatch.setattr(hardware, "bf16_matmul_speed_ratio", lambda: 0.01)  # bf16 100x slower: emulated
+    assert resolve_precision("auto") == "fp32"
+    monkeypatch.setattr(hardware, "bf16_matmul_speed_ratio", lambda: 1.8)
+    assert resolve_precision("auto") == "bf16"
+
+
+def test_environment_override_pins_the_answer(cpu, monkeypatch):
+    cpu(AVX2_ONLY)
+    monkeypatch.setenv(hardware.OVERRIDE_ENV, "1")
+    assert resolve_precision("auto") == "bf16"
+    cpu(AMX)
+    monkeypatch.setenv(hardware.OVERRIDE_ENV, "0")
+    assert resolve_trainer_precision("auto", "cpu") == "32-true"
+
+
+def test_other_accelerators_stay_fp32(cpu):
+    cpu(AMX)
+    assert resolve_trainer_precision("auto", "mps") == "32-true"
+
+
+def test_the_micro_benchmark_is_short_and_positive():
+    ratio = hardware.bf16_matmul_speed_ratio.__wrapped__(size=64, repeats=1)
+    assert ratio > 0
+
+
+def test_describe_cpu_names_the_capability_and_the_choice(cpu):
+    cpu(AVX2_ONLY)
+    line = describe_cpu()
+    assert hardware.cpu_capability() in line and "precision auto -> fp32" in line and "load average" in line
+    assert "none" in line
