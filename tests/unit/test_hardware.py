@@ -77,3 +77,19 @@ def test_describe_cpu_names_the_capability_and_the_choice(cpu):
     line = describe_cpu()
     assert hardware.cpu_capability() in line and "precision auto -> fp32" in line and "load average" in line
     assert "none" in line
+
+
+@pytest.mark.parametrize(("flags", "expected"), [(AVX2_ONLY, "32-true"), (AMX, "bf16-mixed")])
+def test_the_lightning_trainer_gets_the_resolved_precision(cpu, tmp_path, flags, expected):
+    from hydra import compose, initialize_config_dir
+
+    from ssl_ads.config.choices import CONFIG_DIR
+    from ssl_ads.config.schema import register_configs
+    from ssl_ads.stages.context import make_trainer
+
+    register_configs()
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=["stage=pretrain"])
+    assert cfg.trainer.precision == "auto"  # the default
+    cpu(flags)
+    assert make_trainer(cfg, tmp_path, "fit", 1, "val_loss", "min", progress=False).precision == expected
