@@ -10,7 +10,7 @@ and the command that reproduces every row.
     OMP_NUM_THREADS=1 python scripts/bench_adult.py --data /tmp/pubdata/adult/adult.parquet
     # model selection with the label fraction's share of the validation labels (no validation label leak):
     OMP_NUM_THREADS=1 python scripts/bench_adult.py --data ... --out outputs/bench_adult_matched \\
-        task.validation_labels=matched
+        validation_labels=matched
 
 Seeds whose run directory already holds a metrics.json are read, not rerun (`--out` keeps them).
 """
@@ -127,7 +127,7 @@ def main() -> None:
         "--seeds", type=lambda text: [int(x) for x in text.split(",")], default=[0, 1, 2], help="e.g. 0,1,2"
     )
     parser.add_argument("--out", type=Path, default=Path("outputs/bench_adult"))
-    parser.add_argument("overrides", nargs="*", help="extra Hydra overrides (e.g. task.validation_labels=matched)")
+    parser.add_argument("overrides", nargs="*", help="extra Hydra overrides (e.g. validation_labels=matched)")
     args = parser.parse_args()
     from ssl_ads.hardware import describe_cpu
 

@@ -45,7 +45,7 @@ from sklearn.feature_extraction.text import TfidfTransformer
 
 from ssl_ads.config.choices import CONFIG_DIR
 from ssl_ads.config.schema import register_configs
-from ssl_ads.data.sources.synthetic import load_or_simulate
+from ssl_ads.data.sources.synthetic_tables import load_or_simulate
 from ssl_ads.use.lookalike import top_k
 
 REPO = Path(__file__).resolve().parents[1]

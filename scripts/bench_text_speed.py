@@ -32,8 +32,8 @@ BAR_SPEEDUP, BAR_COSINE = 1.5, 0.999
 
 
 def generated_texts(n: int, seed: int = 0) -> list[str]:
-    """The simulator's ad copy (ssl_ads.data.sources.synthetic_copy), each text one to four copies joined."""
-    from ssl_ads.data.sources.synthetic_copy import build_ad_copy
+    """The simulator's ad copy (ssl_ads.data.sources.synthetic_copywriter), each text one to four copies joined."""
+    from ssl_ads.data.sources.synthetic_copywriter import build_ad_copy
 
     rng = np.random.default_rng(seed)
     pool_size = 4 * n

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import torch
+from bench_catalogue import CATALOGUES, measure, plan, table_rows
 from rich.console import Console
 from rich.table import Table
 
@@ -171,33 +172,42 @@ def main() -> None:
     parser.add_argument("--events", type=float, nargs="*", default=[1e6, 1e7])
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--catalogues", type=float, nargs="*", default=list(CATALOGUES),
+                        help="next-item pretraining at these catalogue sizes (bench_catalogue.py)")  # fmt: skip
+    parser.add_argument("--catalogue-steps", type=int, default=5, help="steps per timed repeat, best of 3")
     args = parser.parse_args()
     console = Console()
-    from ssl_ads.hardware import cpu_bf16_fast, describe_cpu
+    from ssl_ads.hardware import cpu_bf16_fast, cpu_capability, describe_cpu
 
     console.print(describe_cpu())
-    console.print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load {os.getloadavg()}")
+    console.print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load {os.getloadavg()}, "
+                  f"cpu capability {cpu_capability()}")  # fmt: skip
 
     fp32 = matmul_ceiling(torch.float32)
-    probe_rate, bf16_sizes = bf16_plan()
+    # no bf16 multiply at all without native bf16 (AVX2: emulated, ~100x slower; it once hung this script)
+    native_bf16 = cpu_bf16_fast()
+    probe_rate, bf16_sizes = bf16_plan() if native_bf16 else (0.0, ())
     table = Table(title="ssl-ads throughput (this machine, this run)")
     table.add_column("measure")
     table.add_column("value", justify="right")
     table.add_row("matmul ceiling fp32 (GFLOP/s)", f"{fp32:.1f}")
-    table.add_row("bf16 256² multiply (GFLOP/s)", f"{probe_rate:.1f}")
+    if not native_bf16:
+        table.add_row("bf16 matmul ceiling and training", f"skipped: {cpu_capability()} without native bf16")
+    else:
+        table.add_row("bf16 256² multiply (GFLOP/s)", f"{probe_rate:.1f}")
     if bf16_sizes:
         table.add_row(
             f"matmul ceiling bf16 (GFLOP/s, sizes {bf16_sizes})", f"{matmul_ceiling(torch.bfloat16, bf16_sizes):.1f}"
         )
-    else:
+    elif native_bf16:
         table.add_row(
             "matmul ceiling bf16", f"skipped: a 1024² multiply would take {2 * 1024**3 / probe_rate / 1e9:.0f} s"
         )
     # bf16 autocast training only where bf16 is not emulated: elsewhere 30 steps take minutes and show nothing new
-    bf16_training = cpu_bf16_fast() or probe_rate >= 0.25 * fp32
+    bf16_training = native_bf16
     if not bf16_training:
-        console.print(f"bf16 autocast training skipped: bf16 runs at {probe_rate:.1f} GFLOP/s here vs fp32 {fp32:.0f} "
-                      "(no avx512_bf16/AMX: emulated)")  # fmt: skip
+        console.print(f"bf16 skipped (matmul ceiling, autocast training): {cpu_capability()} has no avx512_bf16/AMX, "
+                      f"so PyTorch would emulate it (SSL_ADS_BF16=1 forces it)")  # fmt: skip
     runs = [("fp32", False, False), ("bf16 autocast", True, False), ("fp32 + repeat bias", False, True)]
     for label, use_bf16, repeat_bias in (run for run in runs if bf16_training or not run[1]):
         result = training_throughput(args.batch_size, args.steps, use_bf16, repeat_bias)
@@ -206,6 +216,11 @@ def main() -> None:
         table.add_row(f"  achieved GFLOP/s ({label}), MFU vs fp32 ceiling", f"{result['gflops']:.1f}, "
                       f"{result['gflops'] / fp32:.0%}")  # fmt: skip
         table.add_row(f"  vs RecBole SASRec ~690 targets/s ({label})", f"{result['targets_per_s'] / 690:.1f}x")
+    catalogue_runs = plan([int(n) for n in args.catalogues], ["full", "sampled", "in_batch"], ["dense", "sparse"])
+    threads = str(torch.get_num_threads())
+    results = [measure(*run, args.catalogue_steps, args.batch_size, int(threads)) for run in catalogue_runs]
+    for name, value in table_rows(results):
+        table.add_row(f"SASRec-size next-item pretraining, {name.strip()}", value)
     with tempfile.TemporaryDirectory() as cache:
         for events in args.events:
             data = _in_subprocess("data_child", str(events), cache)

@@ -2,33 +2,29 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import sys
-import warnings
 from collections.abc import Callable
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig
-from rich.console import Console
-from rich.markup import escape
 
-from ssl_ads import __version__
+from ssl_ads import __version__, progress
 from ssl_ads.config.choices import CONFIG_SOURCE, all_groups
 from ssl_ads.config.preflight import preflight, remove_unused_run_dir
 from ssl_ads.config.schema import register_configs
 from ssl_ads.config.validate import validate_run_config
 from ssl_ads.errors import SslAdsError
+from ssl_ads.terminal import quiet_libraries, report_error
 
 
 def _stage_runners() -> dict[str, Callable[[DictConfig], None]]:
     # Imported lazily so `ssl-ads --help` does not pay for torch and Lightning.
-    from ssl_ads.stages.downstream import run_finetune, run_pipeline, run_probe
+    from ssl_ads.stages.dispatch import run_finetune, run_pipeline, run_pretrain, run_probe
     from ssl_ads.stages.embed import run as run_embed
-    from ssl_ads.stages.pretrain import run as run_pretrain
 
     return {"pretrain": run_pretrain, "probe": run_probe, "finetune": run_finetune, "pipeline": run_pipeline,
             "embed": run_embed}  # fmt: skip
@@ -96,7 +92,7 @@ def _direct_stage(stage: str) -> Callable[[list[str]], int]:
 
         return lookalike_main
     if stage == "report":
-        from ssl_ads.stages.report_runs import main as report_main
+        from ssl_ads.report.rank_runs import main as report_main
 
         return report_main
     from ssl_ads.stages.benchmark import main as benchmark_main
@@ -117,26 +113,14 @@ def usage() -> str:
     return "\n".join(lines)
 
 
-def quiet_libraries() -> None:
-    """Keep the terminal for our tables and progress bars: Lightning's info lines go to the log only."""
-    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-    warnings.filterwarnings("ignore", message=".*litlogger.*")
-
-
-def report_error(err: Exception) -> None:
-    """`error: <message>` on stderr as one line: never wrapped, brackets in it printed as typed."""
-    Console(stderr=True).print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True)
-
-
 def run(cfg: DictConfig) -> float | None:
     """Hydra's task function: validate the composition, then run the chosen stage."""
     try:
         runners = _stage_runners()
         quiet_libraries()  # after the imports: Lightning sets its own log level when it is imported
         validate_run_config(cfg, dict(HydraConfig.get().runtime.choices))
-        # The value (a validation metric, see `sweep_objective`) is what a Hydra sweeper such as Optuna optimises.
+        progress.configure(cfg.trainer.enable_progress_bar)  # data and embedding bars follow Lightning's switch
+        # The value (a validation metric, see `ssl_ads.results`) is what a Hydra sweeper such as Optuna optimises.
         return runners[cfg.stage](cfg)
     except (SslAdsError, InstantiationException) as err:
         # A component's constructor complaining about its config (ConfigError, or ValueError naming the key)

@@ -47,10 +47,11 @@ def run_cli(args: list[str], cwd: Path, timeout: float = 300) -> subprocess.Comp
 
 def run_in_process(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     """`ssl-ads <args>` in this process, with what a process would isolate restored afterwards: working
-    directory, argv, environment, logging handlers and Hydra's global state. An uncaught exception prints its
-    traceback to the captured stderr and exits 1, as the interpreter would."""
+    directory, argv, environment, logging handlers, the progress-bar switch and Hydra's global state. An uncaught
+    exception prints its traceback to the captured stderr and exits 1, as the interpreter would."""
     from hydra.core.global_hydra import GlobalHydra
 
+    from ssl_ads import progress
     from ssl_ads.cli import main
 
     out, err = io.StringIO(), io.StringIO()
@@ -77,6 +78,7 @@ def run_in_process(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
         root.handlers[:] = handlers
         root.setLevel(level)
         GlobalHydra.instance().clear()
+        progress.configure(True)
     return subprocess.CompletedProcess(["ssl-ads", *args], code, out.getvalue(), err.getvalue())
 
 

@@ -2,21 +2,20 @@
 
 A tabular user always asks "does this beat GBDT?", so every tabular `pipeline` table carries this row.
 It trains on the label budget of each fraction only (the same stratified sample the networks get, plus
-the matched validation labels under `task.validation_labels=matched`: it selects nothing on them),
+the matched validation labels under `validation_labels=matched`: it selects nothing on them),
 with scikit-learn's defaults, and is scored with the task's own torchmetrics on the test rows.
 """
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-if TYPE_CHECKING:
-    from ssl_ads.stages.evaluate import Downstream, ResultRow
+from ssl_ads.baselines.labeled_data import LabeledData
+from ssl_ads.results import ResultRow
 
 MAX_CATEGORIES = 255  # HistGradientBoosting's native categorical support stops at max_bins categories
 
@@ -28,7 +27,7 @@ def gbdt_features(arrays: dict[str, np.ndarray], cardinalities: list[int]) -> tu
     return features, categorical
 
 
-def gbdt_rows(downstream: Downstream, fractions: list[float]) -> list[ResultRow]:
+def gbdt_rows(downstream: LabeledData, fractions: list[float]) -> list[ResultRow]:
     ctx, task = downstream.ctx, downstream.task
     features, categorical = gbdt_features(ctx.arrays, ctx.data.encoder_kwargs["cardinalities"])
     rows = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from ssl_ads.stages.evaluate import ResultRow
+from ssl_ads.results import ResultRow
 
 CELL_KEYS = ["case", "encoder", "mode", "label_fraction"]
 

@@ -17,13 +17,16 @@ from rich.table import Table
 from ssl_ads.benchmark.expectations import Verdict
 from ssl_ads.benchmark.suite import Case, Suite
 from ssl_ads.data.io import write_json_atomic, write_text_atomic
+from ssl_ads.results import RESULTS_SCHEMA_VERSION
 
-RESULTS_SCHEMA_VERSION = 1
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "report" / "results_schema.json"
 METHODS = [
     ("gbdt", "baseline"),
+    ("bag-of-items", "baseline"),
     ("scratch", "probe"),
     ("scratch", "finetune"),
+    ("frozen-pretrained", "probe"),
+    ("frozen-pretrained", "finetune"),
     ("pretrained", "probe"),
     ("pretrained", "finetune"),
 ]
@@ -157,11 +160,11 @@ def write_outputs(
 ) -> Path:
     payload = results_payload(suite, records, cells, verdicts, plots, out, seconds)
     write_json_atomic(out / "results.json", payload)
-    write_text_atomic(out / "report.md", markdown_report(payload, records, cells))
+    write_text_atomic(out / "report.md", suite_report_markdown(payload, records, cells))
     return out / "results.json"
 
 
-def markdown_report(payload: dict, records: list[CaseRecord], cells: pl.DataFrame) -> str:
+def suite_report_markdown(payload: dict, records: list[CaseRecord], cells: pl.DataFrame) -> str:
     verdict = "PASSED" if payload["passed"] else "FAILED"
     lines = [f"# ssl-ads benchmark `{payload['suite']}`: {verdict}", ""]
     if payload["description"]:

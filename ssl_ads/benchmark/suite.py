@@ -22,6 +22,7 @@ from ssl_ads.config.choices import CONFIG_DIR, group_choices
 from ssl_ads.config.schema import register_configs
 from ssl_ads.config.validate import validate_run_config
 from ssl_ads.errors import ConfigError, SslAdsError
+from ssl_ads.results import FROZEN_PRETRAINED, PRETRAINED, SCRATCH
 
 SUITE_DIR = CONFIG_DIR / "benchmark"
 MODES = ("probe", "finetune")
@@ -31,6 +32,8 @@ EXPECT_KEYS = {"metric", "at_fraction", "mode", "encoder", "min", "max", "min_ga
 # What an expectation compares with its threshold: the seed mean of the point estimate, or of a bound of the
 # 95 % interval (ci_low: "clearly above", ci_high: "not clearly below"; see `ssl_ads.benchmark.expectations`).
 USES = ("point", "ci_low", "ci_high")
+# Encoders an expectation can name: ours pretrained, the from-scratch baseline, a model that arrives pretrained.
+ENCODERS = (PRETRAINED, SCRATCH, FROZEN_PRETRAINED)
 
 
 @dataclass(frozen=True)
@@ -186,8 +189,8 @@ def _validate_expectation(suite: Suite, case: Case, expect: Expectation, where: 
         )
     if expect.mode not in suite.modes:
         raise ConfigError(f"{where}: expect.mode '{expect.mode}' is not run by this suite (modes: {suite.modes})")
-    if expect.encoder not in ("pretrained", "scratch"):
-        raise ConfigError(f"{where}: expect.encoder must be 'pretrained' or 'scratch', got '{expect.encoder}'")
+    if expect.encoder not in ENCODERS:
+        raise ConfigError(f"{where}: expect.encoder must be one of {list(ENCODERS)}, got '{expect.encoder}'")
     needs_pretrained = expect.encoder == "pretrained" or expect.min_gain_over_scratch is not None
     if needs_pretrained and not case.pretext_trains:
         raise ConfigError(

@@ -28,6 +28,7 @@ from ssl_ads.config.choices import CONFIG_DIR, all_groups
 from ssl_ads.config.schema import register_configs
 from ssl_ads.config.validate import validate_run_config
 from ssl_ads.errors import ConfigError
+from ssl_ads.sweep_storage import prepare_storage
 
 RUN_FLAGS = frozenset({"-m", "--multirun", "-r", "--run"})
 MULTIRUN_FLAGS = frozenset({"-m", "--multirun"})
@@ -52,6 +53,8 @@ def preflight(overrides: list[str], flags: list[str]) -> None:
         if sweeps and not multirun:
             return  # Hydra's own message: a sweep needs --multirun
         sweeper = _compose_and_validate([o.input_line or "" for o in parsed if not o.is_sweep_override()])
+        if multirun:
+            prepare_storage(sweeper)  # an Optuna study in SQLite: set up once, before parallel workers open it
         if not multirun or sweeper.get("_target_") != BASIC_SWEEPER:
             return
         params = sweeper.get("params") or {}

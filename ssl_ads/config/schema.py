@@ -13,6 +13,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
 from ssl_ads.config.ranges import Range, SumAtMost
+from ssl_ads.errors import ConfigError
 
 POSITIVE = Range(min=0, min_inclusive=False)
 OPEN_UNIT = Range(0, 1, min_inclusive=False, max_inclusive=False)
@@ -30,6 +31,82 @@ class LoopConfig:
     patience: Annotated[int, Range(min=0)] = 0
     # Exponential moving average of the weights (e.g. 0.99), validated, checkpointed and kept; null = off.
     ema_decay: Annotated[float | None, OPEN_UNIT] = None
+
+
+PROBE_SOLVERS = ("adamw", "lbfgs")
+HEAD_INITS = ("random", "probe")
+CLASS_WEIGHTS = (None, "balanced", "auto")
+VALIDATION_LABELS = ("full", "matched")
+
+
+@dataclass
+class ProbeLoopConfig(LoopConfig):
+    """The linear probe's recipe: the loop above (solver adamw), or an exact L2 head, and its class weights."""
+
+    # adamw: the loop's epochs and early stopping | lbfgs: the exact L2 head per strength of a grid, the strength
+    # chosen on the validation labels (or by cross-validation, below)
+    solver: str = "adamw"
+    # lbfgs only: 0 = strength chosen on validation; k >= 2 = by stratified k-fold cross-validation over the
+    # fraction's label budget (its train labels, plus the matched validation labels), then refitted on it
+    cv_folds: Annotated[int, Range(min=0)] = 0
+    # balanced: each class's loss weighted n / (k * n_c) over the fit's labels (sklearn's class_weight); null:
+    # the plain mean; auto (needs cv_folds): per fit, whichever of the two has the better out-of-fold accuracy
+    class_weight: str | None = None
+
+
+@dataclass
+class FinetuneLoopConfig(LoopConfig):
+    """The fine-tuning recipe for a pretrained encoder (the scratch baseline always trains plainly)."""
+
+    # random head, or the exact L2 probe's solution (probe: LP-FT, Kumar et al. 2022), so early updates do
+    # not distort the features to fit a random head
+    head_init: str = "random"
+    # the encoder's learning rate is lr times this; it is frozen for the first freeze_epochs
+    encoder_lr_scale: Annotated[float, Range(min=0)] = 1.0
+    freeze_epochs: Annotated[int, Range(min=0)] = 0
+    # balanced or null, as probe.class_weight (every fine-tuning fit, scratch included)
+    class_weight: str | None = None
+
+
+# Keys a task config held before the training recipe moved to the loops (and the run level): where they are now.
+MOVED_TASK_KEYS = {
+    "probe_solver": "probe.solver",
+    "probe_cv_folds": "probe.cv_folds",
+    "class_weight": "probe.class_weight (and finetune.class_weight; auto is the probe's only)",
+    "finetune_head_init": "finetune.head_init",
+    "encoder_lr_scale": "finetune.encoder_lr_scale",
+    "freeze_epochs": "finetune.freeze_epochs",
+    "validation_labels": "validation_labels (run level: the probe and fine-tuning both select with it)",
+    "wide": "wide_head (run level: the probe and fine-tuning heads both read it)",
+}
+
+
+def moved_task_key(key: str) -> str | None:
+    """The error for a `task.<key>` that is now a loop or run setting, or None for any other key."""
+    if key not in MOVED_TASK_KEYS:
+        return None
+    return f"task.{key} is a training-recipe setting and has moved: set {MOVED_TASK_KEYS[key]} instead"
+
+
+def check_recipe(cfg: Any) -> None:
+    """The recipe's named choices and the pairs that only work together (ranges are checked with the rest)."""
+    probe, finetune = cfg.probe, cfg.finetune
+    for key, value, allowed in (
+        ("probe.solver", probe.get("solver", "adamw"), PROBE_SOLVERS),
+        ("probe.class_weight", probe.get("class_weight"), CLASS_WEIGHTS),
+        ("finetune.head_init", finetune.get("head_init", "random"), HEAD_INITS),
+        ("finetune.class_weight", finetune.get("class_weight"), CLASS_WEIGHTS[:2]),
+        ("validation_labels", cfg.get("validation_labels", "full"), VALIDATION_LABELS),
+    ):
+        if value not in allowed:
+            raise ConfigError(f"{key} must be one of {allowed}, got {value!r}")
+    folds = probe.get("cv_folds", 0)
+    if folds == 1:
+        raise ConfigError(f"probe.cv_folds must be 0 (off) or >= 2, got {folds}")
+    if folds and probe.get("solver") != "lbfgs":
+        raise ConfigError(f"probe.cv_folds={folds} needs probe.solver=lbfgs (got {probe.get('solver')!r})")
+    if probe.get("class_weight") == "auto" and not folds:
+        raise ConfigError("probe.class_weight=auto is chosen by cross-validation: it needs probe.cv_folds >= 2")
 
 
 @dataclass
@@ -99,6 +176,13 @@ class RunConfig:
     # Rows whose inputs the pretext objective reads: "train", or "train_val" (the validation rows' inputs as
     # well: more unlabeled data, never a label; test rows are never read either way).
     pretrain_rows: str = "train"
+    # Labels that select the probe's and fine-tuning's epoch (or L2 strength) at label fraction f: "full" (every
+    # validation row) or "matched" (a stratified fraction f of them, so a 1 % run also selects with 1 % of the
+    # validation labels; they count in the run's label budget). One key: both loops spend the same budget.
+    validation_labels: str = "full"
+    # A wide & deep head (tabular): the probe's and fine-tuning's heads also read the featurized inputs (one-hot
+    # ids, numeric values) beside the embedding.
+    wide_head: bool = False
     # Binary tasks: a warning (terminal, report.md, metrics.json `warnings`) when the test split or a label
     # budget holds fewer positives than this; a metric resting on a handful of positives is noise.
     min_positives: Annotated[int, Range(min=0)] = 30
@@ -106,11 +190,11 @@ class RunConfig:
     # grows with resamples × test rows, so a test split of millions may want fewer.
     interval_resamples: Annotated[int, Range(min=1)] = 1000
     pretrain: LoopConfig = field(default_factory=lambda: LoopConfig(max_epochs=20, batch_size=128))
-    probe: LoopConfig = field(
-        default_factory=lambda: LoopConfig(max_epochs=200, batch_size=512, lr=1e-2, weight_decay=1e-3, patience=20)
+    probe: ProbeLoopConfig = field(
+        default_factory=lambda: ProbeLoopConfig(max_epochs=200, batch_size=512, lr=1e-2, weight_decay=1e-3, patience=20)
     )
-    finetune: LoopConfig = field(
-        default_factory=lambda: LoopConfig(max_epochs=20, batch_size=64, lr=5e-4, weight_decay=1e-2, patience=5)
+    finetune: FinetuneLoopConfig = field(
+        default_factory=lambda: FinetuneLoopConfig(max_epochs=20, batch_size=64, lr=5e-4, weight_decay=1e-2, patience=5)
     )
     dataset: Any = MISSING
     encoder: Any = MISSING

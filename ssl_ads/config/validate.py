@@ -20,7 +20,7 @@ from omegaconf.errors import OmegaConfBaseException
 from ssl_ads.config.choices import COMPONENT_GROUPS, choices_with_modality
 from ssl_ads.config.lightning_args import check_lightning_args
 from ssl_ads.config.ranges import check_values
-from ssl_ads.config.schema import RunConfig
+from ssl_ads.config.schema import RunConfig, check_recipe, moved_task_key
 from ssl_ads.errors import ConfigError
 from ssl_ads.extras import require_extra
 
@@ -34,12 +34,14 @@ def validate_run_config(cfg: DictConfig, choices: dict[str, str | None]) -> None
         settings = " ".join(f"{key}=..." for key in missing)
         raise ConfigError(f"required config value(s) not set: {', '.join(missing)}; pass them as {settings}")
     check_run_values(cfg)
+    check_recipe(cfg)  # the probe / finetune loops' named choices and the pairs that need each other
     check_lightning_args(cfg, choices)  # trainer.* passthroughs and the logger's package
     for group in COMPONENT_GROUPS:
         node = cfg.get(group)
         if node is None or "_target_" not in node:
             raise ConfigError(f"config group '{group}' is missing or has no _target_; choose one with {group}=<name>")
-        check_node_against_signature(group, node)
+        if group != "task" or cfg.get("stage") != "embed":  # embed reads no task: an unlabeled file has no label
+            check_node_against_signature(group, node)
     check_modalities(cfg, choices)
     check_extras(cfg, choices)
 
@@ -53,6 +55,9 @@ def check_node_against_signature(group: str, node: DictConfig) -> None:
         raise ConfigError(f"{group}._target_: cannot import '{target}' ({err})") from err
     schema = signature_schema(cls)
     values = {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if k != "_target_"}
+    moved = next((moved_task_key(k) for k in values if group == "task" and moved_task_key(k)), None)
+    if moved:
+        raise ConfigError(moved)
     try:
         merged = OmegaConf.merge(OmegaConf.structured(schema), values)
     except OmegaConfBaseException as err:

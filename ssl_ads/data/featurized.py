@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from ssl_ads.data.split import DEFAULT_SPLIT, RowSplit, SplitSettings
+
 
 @dataclass
 class Featurized:
@@ -16,7 +18,8 @@ class Featurized:
 
     `inputs` are memory-mapped from the cache where possible; `rows` carries ids and label columns
     aligned with them; `state` is the fitted featurizer (vocabularies...) saved with every encoder so
-    new data is mapped exactly as the encoder was trained.
+    new data is mapped exactly as the encoder was trained. `split` is the split the featurizer fitted on
+    (tables, texts); None where nothing fitted depends on it (sequences: the stages split their rows).
     """
 
     inputs: dict[str, np.ndarray]
@@ -24,6 +27,7 @@ class Featurized:
     encoder_kwargs: dict[str, Any]
     state: dict[str, Any]
     meta: dict[str, Any] = field(default_factory=dict)
+    split: RowSplit | None = None
 
     @property
     def num_rows(self) -> int:
@@ -39,10 +43,9 @@ class Dataset:
 
     modality: str = ""
 
-    def use_split(self, val_share: float, test_share: float, seed: int, split_by: str | None = None) -> None:
-        """The split the stages will evaluate on (`final_split` with these settings); featurizers that are
-        fitted on train rows only (tabular, text) read it, the others ignore it."""
-
-    def featurize(self, cache_dir: Path, state: dict[str, Any] | None = None) -> Featurized:  # pragma: no cover
-        """Featurize (from the cache when present); `state` comes from a pretrained encoder's bundle."""
+    def featurize(
+        self, cache_dir: Path, state: dict[str, Any] | None = None, split: SplitSettings = DEFAULT_SPLIT
+    ) -> Featurized:  # pragma: no cover
+        """Featurize (from the cache when present); `state` comes from a pretrained encoder's bundle, `split` is
+        the run's split (featurizers fitted on train rows compute it once and return it on `Featurized.split`)."""
         raise NotImplementedError

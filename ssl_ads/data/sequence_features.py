@@ -15,14 +15,15 @@ import polars as pl
 from ssl_ads.data.cache_entry import open_directory
 from ssl_ads.data.featurized import Featurized
 from ssl_ads.data.io import stable_hash
-from ssl_ads.encoders.sequence_base import OOV_ID
+from ssl_ads.data.vocab_ids import FIRST_ID, OOV_ID
 from ssl_ads.errors import DataError
+from ssl_ads.progress import Bar, progress
 
 if TYPE_CHECKING:
-    from ssl_ads.data.sequence_source import SequenceDataset, SequenceSource
+    from ssl_ads.data.sequence_dataset import SequenceDataset, SequenceSource
 
 FEATURIZER_VERSION = 1
-FIRST_ITEM_ID = OOV_ID + 1
+FIRST_ITEM_ID = FIRST_ID
 
 
 def featurize_sequences(
@@ -37,13 +38,20 @@ def featurize_sequences(
     if item_vocab is not None:
         key["item_vocab"] = stable_hash(item_vocab.hash_rows().to_list())
     directory = Path(cache_dir) / "sequences" / stable_hash(key)
-    open_directory(directory, lambda tmp: build_arrays(dataset.source(Path(cache_dir)), dataset, tmp, item_vocab))
+    open_directory(directory, lambda tmp: _build(dataset, Path(cache_dir), tmp, item_vocab))
     return load_arrays(directory)
 
 
+def _build(dataset: SequenceDataset, cache_dir: Path, out: Path, item_vocab: pl.DataFrame | None) -> None:
+    """Read, build the windows and write the entry, with a progress bar through the three steps."""
+    with progress("reading events", total=3) as bar:
+        build_arrays(dataset.source(cache_dir), dataset, out, item_vocab, bar)
+
+
 def build_arrays(
-    source: SequenceSource, dataset: SequenceDataset, out: Path, item_vocab: pl.DataFrame | None
+    source: SequenceSource, dataset: SequenceDataset, out: Path, item_vocab: pl.DataFrame | None, bar: Bar | None = None
 ) -> None:
+    bar = bar or Bar()
     events = source.events
     if source.cutoff_timestamp is not None:
         events = events.filter(pl.col("timestamp") < source.cutoff_timestamp)
@@ -51,6 +59,8 @@ def build_arrays(
     events = events.select(columns).sort(["user_id", "timestamp"], maintain_order=True).collect()
     if events.height == 0:
         raise DataError(f"{source.name}: no events before the label window; the data set is empty")
+    bar.advance()
+    bar.step(f"building windows of {events.height:,} events")
 
     if item_vocab is None:
         item_vocab = fit_item_vocab(events, dataset.min_item_count)
@@ -70,6 +80,8 @@ def build_arrays(
         .sort("user_id")
     )
     lengths = tails.get_column("items").list.len().to_numpy().astype(np.int32)
+    bar.advance()
+    bar.step(f"writing the cache ({tails.height:,} users)")
     np.save(out / "items.npy", left_pad(tails.get_column("items"), lengths, dataset.max_len))
     for name in dataset.side_fields:
         np.save(out / f"side_{name}.npy", left_pad(tails.get_column(name), lengths, dataset.max_len))
@@ -98,6 +110,7 @@ def build_arrays(
         "quarantine": source.quarantine,
     }
     (out / "meta.json").write_text(json.dumps(meta, indent=2))
+    bar.advance()
 
 
 def fit_item_vocab(events: pl.DataFrame, min_count: int) -> pl.DataFrame:

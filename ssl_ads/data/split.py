@@ -7,7 +7,9 @@ tasks whose label belongs to the group rather than the row.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -69,8 +71,9 @@ def final_split(
     rows: pl.DataFrame, val_share: float, test_share: float, seed: int, split_by: str | None = None, source: str = ""
 ) -> RowSplit:
     """The run's one train / validation / test split: by row, or by group when the task names a `split_by`
-    column. The featurizer fits its statistics on this split's train rows and the stages evaluate on it, so
-    both call this function with the same settings (`split_settings`) on the same rows."""
+    column. Called once per run (`SplitSettings.apply`): by the featurizer that fits on this split's train rows
+    (tables, texts: it stores the split with its cache entry and hands it to the stages on `Featurized.split`),
+    else by the stage context on the featurized rows (sequences)."""
     if not split_by:
         return split_rows(rows.height, val_share, test_share, seed)
     if split_by not in rows.columns:
@@ -81,11 +84,56 @@ def final_split(
     return split_groups(rows.get_column(split_by).to_numpy(), val_share, test_share, seed)
 
 
-def split_settings(val_share: float, test_share: float, seed: int, split_by: str | None = None) -> dict[str, Any]:
-    """The keyword arguments of `final_split` (what a featurizer's cache key records about the split; a row
-    split records no `split_by`, so its key is what it was before groups existed)."""
-    settings: dict[str, Any] = {"val_share": val_share, "test_share": test_share, "seed": seed}
-    return {**settings, "split_by": split_by} if split_by else settings
+# Modalities whose rows a task may group (`task.split_by`, e.g. the impressions of one user). A sequence
+# dataset's rows are its users already, so its split is always by row.
+GROUPED_MODALITIES = ("tabular", "text")
+
+
+@dataclass(frozen=True)
+class SplitSettings:
+    """How a run splits its rows: the arguments of `final_split`, passed to `Dataset.featurize` (tables and
+    texts fit on its train rows; the settings are part of their cache key)."""
+
+    val_share: float = 0.1
+    test_share: float = 0.1
+    seed: int = 0
+    split_by: str | None = None
+
+    @classmethod
+    def of_run(cls, cfg: Mapping[str, Any], modality: str) -> SplitSettings:
+        """A run's settings from its config (`val_share`, `test_share`, `seed`, the task's `split_by`): the stages
+        and `monitor reference=<run>` read them here, so both split the same rows the same way."""
+        task = cfg.get("task") or {}
+        split_by = task.get("split_by") if modality in GROUPED_MODALITIES else None
+        return cls(float(cfg["val_share"]), float(cfg["test_share"]), int(cfg["seed"]), split_by or None)
+
+    def record(self) -> dict[str, Any]:
+        """As plain values (cache keys, bundles); a row split records no `split_by`, as before groups existed."""
+        settings: dict[str, Any] = {"val_share": self.val_share, "test_share": self.test_share, "seed": self.seed}
+        return {**settings, "split_by": self.split_by} if self.split_by else settings
+
+    def apply(self, rows: pl.DataFrame, source: str = "") -> RowSplit:
+        return final_split(rows, **self.record(), source=source)
+
+
+DEFAULT_SPLIT = SplitSettings()  # the config's defaults (val_share, test_share, seed), for featurizing outside a run
+SPLIT_FILE = "split.npy"  # in a featurized cache entry: every row's part (0 train, 1 validation, 2 test), int8
+
+
+def write_split(directory: Path, split: RowSplit, n_rows: int) -> None:
+    """Store the split beside the arrays fitted on it, so a cached featurization keeps its split."""
+    parts = np.full(n_rows, -1, dtype=np.int8)
+    parts[split.train], parts[split.val], parts[split.test] = 0, 1, 2
+    np.save(directory / SPLIT_FILE, parts)
+
+
+def read_split(directory: Path) -> RowSplit | None:
+    """The split `write_split` stored (each part's row positions, ascending, as `split_rows` and `split_groups`
+    give them); None for an entry without one (sequences; entries written before splits were stored)."""
+    if not (directory / SPLIT_FILE).is_file():
+        return None
+    parts = np.load(directory / SPLIT_FILE)
+    return RowSplit(*(np.flatnonzero(parts == part) for part in (0, 1, 2)))
 
 
 def sample_fraction(indices: np.ndarray, labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:

@@ -21,16 +21,15 @@ from rich.console import Console
 from ssl_ads.data.cache_entry import open_directory
 from ssl_ads.data.featurized import Featurized
 from ssl_ads.data.io import stable_hash
-from ssl_ads.data.split import final_split
+from ssl_ads.data.split import SplitSettings, read_split, write_split
+from ssl_ads.data.vocab_ids import FIRST_ID, MISSING_ID, OOV_ID
 from ssl_ads.errors import DataError
+from ssl_ads.progress import progress
 
 if TYPE_CHECKING:
-    from ssl_ads.data.tabular_source import TabularDataset, TabularSource
+    from ssl_ads.data.tabular_dataset import TabularDataset, TabularSource
 
 FEATURIZER_VERSION = 2  # 2: train quantiles of every numeric column in the state (numeric embeddings)
-MISSING_ID = 0
-OOV_ID = 1
-FIRST_ID = 2
 SKEW_FOR_LOG = 2.0  # "auto": non-negative fields skewed beyond this get log1p (counts, money)
 CLIP = 5.0  # standardised values are clipped to ±CLIP so one outlier cannot dominate a batch
 QUANTILE_LEVELS = 65  # train quantiles kept per numeric column (levels 0, 1/64, ..., 1) for numeric embeddings
@@ -141,27 +140,47 @@ def _finite(value: pl.Expr) -> pl.Expr:
     return pl.when(value.is_finite()).then(value)
 
 
-def featurize_tabular(dataset: TabularDataset, cache_dir: Path, state: dict[str, Any] | None = None) -> Featurized:
-    """Load the cached arrays for this data config and split, building them once if absent (or damaged)."""
-    key = {"dataset": dataset.fingerprint(), "version": FEATURIZER_VERSION, "pl": pl.__version__}
+def featurize_tabular(
+    dataset: TabularDataset, cache_dir: Path, state: dict[str, Any] | None, split: SplitSettings
+) -> Featurized:
+    """Load the cached arrays for this data config and split, building them once if absent (or damaged).
+
+    The split is computed once, when the entry is built (the featurizer fits on its train rows), and stored
+    with it: `Featurized.split` is what the stages evaluate on.
+    """
+    key = {"dataset": dataset.fingerprint(), "split": split.record(), "version": FEATURIZER_VERSION}
+    key["pl"] = pl.__version__
     if state is not None:
         key["state"] = stable_hash(state)
     directory = Path(cache_dir) / "tabular" / stable_hash(key)
-    open_directory(directory, lambda tmp: build_arrays(dataset.source(Path(cache_dir)), dataset, tmp, state))
+    open_directory(directory, lambda tmp: _build(dataset, Path(cache_dir), tmp, state, split))
     data = load_arrays(directory)
     print_schema(data.meta)
     return data
 
 
-def build_arrays(source: TabularSource, dataset: TabularDataset, out: Path, state: dict | None) -> None:
+def _build(dataset: TabularDataset, cache_dir: Path, out: Path, state: dict | None, split: SplitSettings) -> None:
+    """Read, then fit, transform and write the entry, with a progress bar through the two steps."""
+    with progress("reading rows", total=2) as bar:
+        source = dataset.source(cache_dir)
+        bar.advance()
+        bar.step(f"featurizing {source.frame.height:,} rows and writing the cache")
+        build_arrays(source, dataset, out, state, split)
+        bar.advance()
+
+
+def build_arrays(
+    source: TabularSource, dataset: TabularDataset, out: Path, state: dict | None, settings: SplitSettings
+) -> None:
     frame = source.frame
     if frame.height == 0:
         raise DataError(f"{source.name}: no rows to featurize")
+    split = settings.apply(frame, source.name)  # the run's one split: fitted on here, evaluated on by the stages
+    write_split(out, split, frame.height)
     fitted_on = "the encoder checkpoint's featurizer"
     if state is None:
-        split = final_split(frame, **dataset.split_settings, source=source.name)
         state = fit_state(frame[split.train], source.categorical, source.numeric, dataset.featurizer_settings())
-        fitted_on = f"{len(split.train)} train rows (split {dataset.split_settings})"
+        fitted_on = f"{len(split.train)} train rows (split {settings.record()})"
     cat, num, numeric_names = transform(frame, state)
     np.save(out / "cat.npy", cat)
     np.save(out / "num.npy", num)
@@ -206,6 +225,7 @@ def load_arrays(directory: Path) -> Featurized:
         encoder_kwargs=encoder_kwargs(meta, state),
         state=state,
         meta={**meta, "cache_dir": str(directory)},
+        split=read_split(directory),
     )
 
 

@@ -18,12 +18,13 @@ from rich.console import Console
 from ssl_ads.data.cache_entry import open_directory
 from ssl_ads.data.featurized import Featurized
 from ssl_ads.data.io import stable_hash
-from ssl_ads.data.split import final_split
+from ssl_ads.data.split import SplitSettings, read_split, write_split
 from ssl_ads.data.text_tokenizer import PAD_ID, encode_texts, tokenizer_from_json, train_tokenizer
 from ssl_ads.errors import DataError
+from ssl_ads.progress import progress
 
 if TYPE_CHECKING:
-    from ssl_ads.data.text_source import TextDataset, TextSource
+    from ssl_ads.data.text_dataset import TextDataset, TextSource
 
 FEATURIZER_VERSION = 1
 
@@ -42,20 +43,25 @@ def split_empty(source: TextSource) -> tuple[pl.DataFrame, pl.DataFrame]:
     return frame.filter(~empty), frame.filter(empty).select("id")
 
 
-def featurize_text(dataset: TextDataset, cache_dir: Path, state: dict[str, Any] | None = None) -> Featurized:
+def featurize_text(
+    dataset: TextDataset, cache_dir: Path, state: dict[str, Any] | None, split: SplitSettings
+) -> Featurized:
     """Load the cached token arrays for this data, building them once if absent (or damaged: see cache_entry).
 
-    `state` (from a pretrained encoder's bundle) carries the tokenizer the encoder was trained with.
+    `state` (from a pretrained encoder's bundle) carries the tokenizer the encoder was trained with. The split
+    is computed once, when the entry is built (the tokenizer trains on its train texts), and stored with it.
     """
-    source = dataset.source(Path(cache_dir))
+    with progress("reading texts"):
+        source = dataset.source(Path(cache_dir))
     kept, empty = split_empty(source)
     if kept.height == 0:
         raise DataError(f"{source.name}: every text is null or empty; nothing to featurize")
-    key = {"dataset": dataset.fingerprint(), "texts": text_hash(kept["text"]), "version": FEATURIZER_VERSION}
+    key = {"dataset": dataset.fingerprint(), "split": split.record(), "texts": text_hash(kept["text"])}
+    key["version"] = FEATURIZER_VERSION
     if state:
         key["tokenizer"] = stable_hash(state["tokenizer"])
     directory = Path(cache_dir) / "text" / stable_hash(key)
-    open_directory(directory, lambda tmp: build_arrays(source, kept, empty, dataset, tmp, state))
+    open_directory(directory, lambda tmp: _build(source, kept, empty, dataset, tmp, state, split))
     featurized = load_arrays(directory)
     if featurized.meta["empty_texts"]:
         Console(stderr=True).print(
@@ -65,14 +71,36 @@ def featurize_text(dataset: TextDataset, cache_dir: Path, state: dict[str, Any] 
     return featurized
 
 
+def _build(
+    source: TextSource,
+    kept: pl.DataFrame,
+    empty: pl.DataFrame,
+    dataset: TextDataset,
+    out: Path,
+    state: dict | None,
+    split: SplitSettings,
+) -> None:
+    """`build_arrays` under a progress line: tokenizer training and tokenizing take seconds on large corpora."""
+    with progress(f"tokenizing {kept.height:,} texts and writing the cache") as bar:
+        build_arrays(source, kept, empty, dataset, out, state, split)
+        bar.advance()
+
+
 def build_arrays(
-    source: TextSource, kept: pl.DataFrame, empty: pl.DataFrame, dataset: TextDataset, out: Path, state: dict | None
+    source: TextSource,
+    kept: pl.DataFrame,
+    empty: pl.DataFrame,
+    dataset: TextDataset,
+    out: Path,
+    state: dict | None,
+    settings: SplitSettings,
 ) -> None:
     texts = kept["text"].to_list()
+    split = settings.apply(kept, source.name)  # the run's one split: the tokenizer trains on its train texts
+    write_split(out, split, kept.height)
     if state:
         tokenizer = tokenizer_from_json(state["tokenizer"])
     else:
-        split = final_split(kept, **dataset.split_settings, source=source.name)
         tokenizer = train_tokenizer(
             [texts[i] for i in split.train], dataset.vocab_size, dataset.min_frequency, dataset.lowercase
         )
@@ -106,4 +134,5 @@ def load_arrays(directory: Path) -> Featurized:
         encoder_kwargs={"vocab_size": int(meta["vocab_size"]), "max_len": int(meta["max_len"])},
         state={"tokenizer": (directory / "tokenizer.json").read_text()},
         meta={**meta, "cache_dir": str(directory)},
+        split=read_split(directory),
     )

@@ -21,13 +21,14 @@ from torch import Tensor, nn
 from ssl_ads.config.ranges import Range
 from ssl_ads.data.featurized import Featurized
 from ssl_ads.data.text_tokenizer import CLS_ID, PAD_ID
+from ssl_ads.encoders.base import Encoder
 from ssl_ads.errors import ConfigError
 
 # pads the sorted pair keys past the selected ones: larger than any real key, so never matched
 NO_PAIR = torch.iinfo(torch.long).max
 
 
-class BagOfWords(nn.Module):
+class BagOfWords(Encoder):
     modality = "text"
 
     def __init__(

@@ -16,6 +16,7 @@ from ssl_ads.data.io import stable_hash
 from ssl_ads.data.text_features import text_hash
 from ssl_ads.encoders.sentence_model import fast_encode, load_sentence_model, model_fingerprint, resolve_model_dir
 from ssl_ads.hardware import resolve_precision
+from ssl_ads.progress import progress
 
 CHUNK_ROWS = 1024
 
@@ -51,10 +52,12 @@ def cached_embeddings(
 
     def join_chunks(tmp: Path) -> None:
         chunks = []
-        for start in range(0, texts.len(), CHUNK_ROWS):
-            part = texts.slice(start, CHUNK_ROWS)
-            chunk_path = embedding_path(cache_dir, model, part, precision, max_length).with_suffix(".chunk.npy")
-            chunks.append(open_file(chunk_path, lambda t, p=part: encode_chunk(t, p)))
+        with progress(f"sentence embeddings of {texts.len():,} texts (cached)", total=texts.len()) as bar:
+            for start in range(0, texts.len(), CHUNK_ROWS):
+                part = texts.slice(start, CHUNK_ROWS)
+                chunk_path = embedding_path(cache_dir, model, part, precision, max_length).with_suffix(".chunk.npy")
+                chunks.append(open_file(chunk_path, lambda t, p=part: encode_chunk(t, p)))
+                bar.advance(part.len())
         _write_npy(tmp, np.concatenate([np.load(c) for c in chunks]) if chunks else np.zeros((0, 0), np.float32))
 
     return np.load(open_file(path, join_chunks), mmap_mode="r")

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from ssl_ads.config.ranges import Range
 from ssl_ads.encoders.numeric_embeddings import NumericEmbeddingSpec
 from ssl_ads.encoders.tabular_base import TabularEncoder
+from ssl_ads.errors import ConfigError
 
 READOUTS = ("embedding", "hidden_layers", "all_layers")
 
@@ -40,7 +41,7 @@ class FieldMLP(TabularEncoder):
         numeric = NumericEmbeddingSpec(numeric_embedding, numeric_bins, frequencies, frequency_scale, numeric_quantiles)
         super().__init__(cardinalities, num_numeric, dim, token_dim, numeric)
         if readout not in READOUTS:
-            raise ValueError(f"encoder.readout must be one of {READOUTS}, got {readout!r}")
+            raise ConfigError(f"encoder.readout must be one of {READOUTS}, got {readout!r}")
         self.readout = readout
         widths = [self.num_fields * token_dim, *(hidden if hidden is not None else [256]), dim]
         layers: list[nn.Module] = []

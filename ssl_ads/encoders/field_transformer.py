@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from ssl_ads.config.ranges import DivisibleBy, Range
 from ssl_ads.encoders.numeric_embeddings import NumericEmbeddingSpec
 from ssl_ads.encoders.tabular_base import TabularEncoder
+from ssl_ads.errors import ConfigError
 
 
 class FieldTransformer(TabularEncoder):
@@ -36,7 +37,7 @@ class FieldTransformer(TabularEncoder):
         numeric = NumericEmbeddingSpec(numeric_embedding, numeric_bins, frequencies, frequency_scale, numeric_quantiles)
         super().__init__(cardinalities, num_numeric, dim, dim, numeric)
         if dim % heads:
-            raise ValueError(f"encoder.dim ({dim}) must be divisible by encoder.heads ({heads})")
+            raise ConfigError(f"encoder.dim ({dim}) must be divisible by encoder.heads ({heads})")
         self.cls = nn.Parameter(torch.randn(1, 1, dim) * dim**-0.5)
         layer = nn.TransformerEncoderLayer(
             dim, heads, ff_dim, dropout, activation="gelu", batch_first=True, norm_first=True

@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ssl_ads.errors import ConfigError
+
 NUMERIC_EMBEDDINGS = ("linear", "piecewise_linear", "periodic")
 
 
@@ -32,9 +34,10 @@ class NumericEmbeddingSpec:
     quantiles: list[list[float]] | None = None
 
     def build(self, num_numeric: int, token_dim: int) -> nn.Module:
-        """The embedding module, or a ValueError naming the encoder key that is wrong."""
+        """The embedding module, or a ConfigError naming the encoder key that is wrong (a ValueError when the
+        featurizer passed no quantiles: a programming error, not a setting)."""
         if self.kind not in NUMERIC_EMBEDDINGS:
-            raise ValueError(f"encoder.numeric_embedding must be one of {NUMERIC_EMBEDDINGS}, got {self.kind!r}")
+            raise ConfigError(f"encoder.numeric_embedding must be one of {NUMERIC_EMBEDDINGS}, got {self.kind!r}")
         if self.kind == "linear" or num_numeric == 0:
             return LinearEmbedding(num_numeric, token_dim)
         if self.kind == "piecewise_linear":
@@ -44,10 +47,10 @@ class NumericEmbeddingSpec:
                     "(numeric_quantiles, passed by the tabular featurizer)"
                 )
             if self.bins < 1:
-                raise ValueError(f"encoder.numeric_bins must be >= 1, got {self.bins}")
+                raise ConfigError(f"encoder.numeric_bins must be >= 1, got {self.bins}")
             return PiecewiseLinearEmbedding(self.quantiles, self.bins, token_dim)
         if self.frequencies < 1 or self.frequency_scale <= 0:
-            raise ValueError(
+            raise ConfigError(
                 "encoder.frequencies must be >= 1 and encoder.frequency_scale > 0 "
                 f"({self.frequencies}, {self.frequency_scale})"
             )

@@ -11,6 +11,8 @@ from importlib import import_module
 
 from torch import nn
 
+from ssl_ads.results import FROZEN_PRETRAINED, SCRATCH
+
 # `_target_` as written in configs/encoder/*.yaml -> (module, class name) inside ssl_ads.encoders
 ENCODER_TARGETS: dict[str, tuple[str, str]] = {
     "ssl_ads.encoders.sequence_transformer.SequenceTransformer": (
@@ -28,6 +30,19 @@ ENCODER_TARGETS: dict[str, tuple[str, str]] = {
     ),
     "ssl_ads.encoders.sentence_tfidf.SentenceTfidf": ("ssl_ads.encoders.sentence_tfidf", "SentenceTfidf"),
 }
+
+# Encoders whose fresh instance already holds weights trained elsewhere (a sentence model loaded from its
+# package): without a checkpoint of ours, their rows are a frozen pretrained model, not a from-scratch one.
+PRETRAINED_ELSEWHERE = frozenset(
+    {"ssl_ads.encoders.sentence_pretrained.SentencePretrained", "ssl_ads.encoders.sentence_tfidf.SentenceTfidf"}
+)
+
+
+def fresh_encoder_label(encoder: nn.Module) -> str:
+    """The result-row label of an encoder built from its config rather than loaded from a checkpoint of ours:
+    `frozen-pretrained` for a model that arrives pretrained (MiniLM), `scratch` for a randomly initialised one."""
+    target = f"{type(encoder).__module__}.{type(encoder).__qualname__}"
+    return FROZEN_PRETRAINED if target in PRETRAINED_ELSEWHERE else SCRATCH
 
 
 def is_allowed(target: object) -> bool:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ssl_ads.encoders.sequence_base import PAD_ID
+from ssl_ads.data.vocab_ids import PAD_ID
 
 
 def first_positions(items: Tensor, candidates: Tensor) -> Tensor:

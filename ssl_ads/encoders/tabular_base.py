@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ssl_ads.encoders.base import Encoder
 from ssl_ads.encoders.numeric_embeddings import NumericEmbeddingSpec
 
 # Parameter names of the linear numeric map before it became a module (encoders saved by ssl-ads 0.1).
@@ -44,7 +45,7 @@ class FieldTokenizer(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
-class TabularEncoder(nn.Module):
+class TabularEncoder(Encoder):
     """Base of the tabular encoders: `embed(batch) -> [B, dim]` from field tokens.
 
     `numeric` holds the numeric-embedding knobs of the encoder's config and the train quantiles the
@@ -65,15 +66,10 @@ class TabularEncoder(nn.Module):
         self.num_numeric = num_numeric
         self.num_fields = len(cardinalities) + num_numeric
         self.dim = dim
-        self.feature_dim = dim  # width of `features()`, what downstream heads read
         self.tokenizer = FieldTokenizer(self.cardinalities, num_numeric, token_dim, numeric)
 
     def embed(self, batch: dict[str, Tensor]) -> Tensor:  # pragma: no cover - interface
         raise NotImplementedError
-
-    def features(self, batch: dict[str, Tensor]) -> Tensor:
-        """What a probe or fine-tuning head reads; the embedding unless an encoder offers more (`readout`)."""
-        return self.embed(batch)
 
     def forward(self, batch: dict[str, Tensor]) -> Tensor:
         return self.embed(batch)

@@ -14,12 +14,13 @@ from torch import Tensor, nn
 
 from ssl_ads.config.ranges import DivisibleBy, Range
 from ssl_ads.data.text_tokenizer import PAD_ID
+from ssl_ads.encoders.base import Encoder
 from ssl_ads.encoders.sequence_base import attention_mask
 from ssl_ads.encoders.sequence_transformer import TransformerBlock, _init_weights
 from ssl_ads.errors import ConfigError
 
 
-class TextTransformer(nn.Module):
+class TextTransformer(Encoder):
     modality = "text"
 
     def __init__(

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from ssl_ads.pretext.scoring import last_state_scores
+
 
 class Pretext(nn.Module):
-    """Subclasses set `modality` and implement `attach` (create heads sized to the encoder) and `loss`."""
+    """Subclasses set `modality` and implement `loss`; `attach` and `score_next` have working defaults."""
 
     modality: str | tuple[str, ...] = ()
     # False for the from-scratch baseline: the pretrain stage then only saves the initial encoder.
@@ -17,3 +19,8 @@ class Pretext(nn.Module):
 
     def loss(self, encoder: nn.Module, batch: dict[str, Tensor]) -> Tensor:  # pragma: no cover - interface
         raise NotImplementedError
+
+    def score_next(self, encoder: nn.Module, history: dict[str, Tensor]) -> Tensor:
+        """Sequence pretexts: scores `[B, num_items]` of the item after each left-padded history, as the frozen
+        model ranks the catalogue. Default: the last causal state against the tied item embeddings."""
+        return last_state_scores(encoder, history)

@@ -17,8 +17,9 @@ from torch import Tensor
 
 from ssl_ads.config.ranges import Range
 from ssl_ads.encoders.sequence_base import SequenceEncoder
+from ssl_ads.errors import ConfigError
 from ssl_ads.pretext.base import Pretext
-from ssl_ads.pretext.next_item import causal_seen, last_state_scores, shift
+from ssl_ads.pretext.next_item import causal_seen, shift
 from ssl_ads.pretext.sampled_softmax import check_negatives, item_loss
 from ssl_ads.pretext.sequence_augment import AUGMENTATIONS, augment
 
@@ -43,16 +44,16 @@ class Contrastive(Pretext):
         self.augmentations = list(augmentations or AUGMENTATIONS)
         unknown = sorted(set(self.augmentations) - set(AUGMENTATIONS))
         if unknown or not self.augmentations:
-            raise ValueError(f"pretext.augmentations must be a non-empty subset of {AUGMENTATIONS}, got {unknown}")
+            raise ConfigError(f"pretext.augmentations must be a non-empty subset of {AUGMENTATIONS}, got {unknown}")
         for key, value in (("crop_ratio", crop_ratio), ("mask_ratio", mask_ratio), ("reorder_ratio", reorder_ratio)):
             if not 0.0 <= value <= 1.0:
-                raise ValueError(f"pretext.{key} must be in [0, 1], got {value}")
+                raise ConfigError(f"pretext.{key} must be in [0, 1], got {value}")
         if temperature <= 0:
-            raise ValueError(f"pretext.temperature must be > 0, got {temperature}")
+            raise ConfigError(f"pretext.temperature must be > 0, got {temperature}")
         if similarity not in ("dot", "cosine"):
-            raise ValueError(f"pretext.similarity must be 'dot' or 'cosine', got {similarity!r}")
+            raise ConfigError(f"pretext.similarity must be 'dot' or 'cosine', got {similarity!r}")
         if contrastive_weight < 0 or next_item_weight < 0 or contrastive_weight + next_item_weight == 0:
-            raise ValueError("pretext.contrastive_weight and pretext.next_item_weight must be >= 0, not both 0")
+            raise ConfigError("pretext.contrastive_weight and pretext.next_item_weight must be >= 0, not both 0")
         check_negatives(negatives, num_negatives)
         self.crop_ratio, self.mask_ratio, self.reorder_ratio = crop_ratio, mask_ratio, reorder_ratio
         self.temperature = temperature
@@ -83,9 +84,6 @@ class Contrastive(Pretext):
         ]
         first, second = (encoder(view, causal=True)[:, -1] for view in views)
         return info_nce(first, second, self.temperature, self.similarity)
-
-    def score_next(self, encoder: SequenceEncoder, history: dict[str, Tensor]) -> Tensor:
-        return last_state_scores(encoder, history)
 
 
 def info_nce(first: Tensor, second: Tensor, temperature: float, similarity: str = "dot") -> Tensor:

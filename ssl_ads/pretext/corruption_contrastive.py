@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from ssl_ads.config.ranges import Range
 from ssl_ads.encoders.tabular_base import TabularEncoder
+from ssl_ads.errors import ConfigError
 from ssl_ads.pretext.base import Pretext
 from ssl_ads.pretext.field_corruption import corrupt_fields
 
@@ -30,9 +31,9 @@ class CorruptionContrastive(Pretext):
     ) -> None:
         super().__init__()
         if not 0.0 < corruption_rate < 1.0:
-            raise ValueError(f"pretext.corruption_rate must be in (0, 1), got {corruption_rate}")
+            raise ConfigError(f"pretext.corruption_rate must be in (0, 1), got {corruption_rate}")
         if temperature <= 0:
-            raise ValueError(f"pretext.temperature must be > 0, got {temperature}")
+            raise ConfigError(f"pretext.temperature must be > 0, got {temperature}")
         self.corruption_rate = corruption_rate
         self.temperature = temperature
         self.projection_dim = projection_dim

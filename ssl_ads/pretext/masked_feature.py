@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from ssl_ads.config.ranges import Range
 from ssl_ads.encoders.tabular_base import TabularEncoder
+from ssl_ads.errors import ConfigError
 from ssl_ads.pretext.base import Pretext
 from ssl_ads.pretext.corruption_contrastive import info_nce
 from ssl_ads.pretext.field_corruption import corrupt_fields
@@ -38,9 +39,9 @@ class MaskedFeature(Pretext):
     ) -> None:
         super().__init__()
         if not 0.0 < corruption_rate < 1.0:
-            raise ValueError(f"pretext.corruption_rate must be in (0, 1), got {corruption_rate}")
+            raise ConfigError(f"pretext.corruption_rate must be in (0, 1), got {corruption_rate}")
         if contrastive_weight < 0 or temperature <= 0:
-            raise ValueError(
+            raise ConfigError(
                 "pretext.contrastive_weight must be >= 0 and pretext.temperature > 0 "
                 f"({contrastive_weight}, {temperature})"
             )

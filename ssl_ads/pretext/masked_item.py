@@ -18,9 +18,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ssl_ads.config.ranges import Range, SumAtMost
-from ssl_ads.encoders.repeat_bias import seen_by_position
-from ssl_ads.encoders.sequence_base import OOV_ID, PAD_ID, SequenceEncoder
+from ssl_ads.data.vocab_ids import OOV_ID, PAD_ID
+from ssl_ads.encoders.repeat_bias import seen_by_position, seen_in_history
+from ssl_ads.encoders.sequence_base import SequenceEncoder
+from ssl_ads.errors import ConfigError
 from ssl_ads.pretext.base import Pretext
+from ssl_ads.pretext.negative_sampler import NegativeSampler
+from ssl_ads.pretext.sampled_softmax import check_negatives, item_loss
 
 
 class MaskedItem(Pretext):
@@ -32,16 +36,23 @@ class MaskedItem(Pretext):
         replace_prob: Annotated[float, Range(0, 1), SumAtMost(("keep_prob",), 1.0)] = 0.1,
         keep_prob: Annotated[float, Range(0, 1)] = 0.1,
         side_weight: Annotated[float, Range(min=0)] = 0.5,
+        negatives: str = "full",
+        num_negatives: Annotated[int, Range(min=1)] = 1000,
+        sampling: str = "uniform",
+        logq: bool = True,
     ) -> None:
         super().__init__()
         if not 0.0 < mask_prob < 1.0:
-            raise ValueError(f"pretext.mask_prob must be in (0, 1), got {mask_prob}")
+            raise ConfigError(f"pretext.mask_prob must be in (0, 1), got {mask_prob}")
         if replace_prob < 0 or keep_prob < 0 or replace_prob + keep_prob > 1.0:
-            raise ValueError("pretext.replace_prob and pretext.keep_prob must be >= 0 and sum to at most 1")
+            raise ConfigError("pretext.replace_prob and pretext.keep_prob must be >= 0 and sum to at most 1")
         self.mask_prob = mask_prob
         self.replace_prob = replace_prob
         self.keep_prob = keep_prob
         self.side_weight = side_weight
+        check_negatives(negatives, num_negatives)  # full, or batch-sized memory: ssl_ads.pretext.sampled_softmax
+        self.negatives, self.num_negatives, self.logq = negatives, num_negatives, logq
+        self.sampler = NegativeSampler(sampling)
 
     def attach(self, encoder: SequenceEncoder) -> None:
         self.transform = nn.Sequential(nn.Linear(encoder.dim, encoder.dim), nn.GELU(), nn.LayerNorm(encoder.dim))
@@ -61,15 +72,30 @@ class MaskedItem(Pretext):
         seen = None
         if encoder.repeat_weight is not None:  # the items the encoder could read: not the [MASK]ed ones
             visible = corrupted.masked_fill(corrupted == encoder.mask_id, PAD_ID)
-            catalogue = torch.arange(encoder.num_items, device=items.device)
-            seen = seen_by_position(visible, chosen, catalogue, causal=False)
-        logits = encoder.item_logits(hidden, seen) + self.output_bias
-        logits[:, PAD_ID] = torch.finfo(logits.dtype).min
-        loss = F.cross_entropy(logits, items[chosen])
+            seen = lambda candidates: seen_by_position(visible, chosen, candidates, causal=False)  # noqa: E731
+        loss = item_loss(
+            encoder, hidden, items[chosen], self.negatives, self.num_negatives, seen, self.sampler, self.logq,
+            self.output_bias,
+        )  # fmt: skip
         if self.side_weight > 0:
             for name, head in self.side_heads.items():
                 loss = loss + self.side_weight * F.cross_entropy(head(hidden), batch[name][chosen].long())
         return loss
+
+    def score_next(self, encoder: SequenceEncoder, history: dict[str, Tensor]) -> Tensor:
+        """The item an appended [MASK] after the history is predicted to be, as BERT4Rec evaluates."""
+        items = history["items"]
+        extended = {
+            name: torch.cat([value, torch.zeros_like(value[:, :1])], dim=1)
+            if value.dim() == 2 and value.shape == items.shape
+            else value
+            for name, value in history.items()
+        }
+        extended["items"][:, -1] = encoder.mask_id
+        extended["mask"] = extended["items"] != 0
+        states = encoder(extended)[:, -1]
+        seen = seen_in_history(items, encoder.num_items) if encoder.repeat_weight is not None else None
+        return encoder.item_logits(self.transform(states), seen) + self.output_bias
 
 
 def corrupt(

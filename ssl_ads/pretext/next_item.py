@@ -12,37 +12,38 @@ from typing import Annotated
 from torch import Tensor
 
 from ssl_ads.config.ranges import Range
-from ssl_ads.encoders.repeat_bias import seen_by_position, seen_in_history
-from ssl_ads.encoders.sequence_base import OOV_ID, SequenceEncoder
+from ssl_ads.data.vocab_ids import OOV_ID
+from ssl_ads.encoders.repeat_bias import seen_by_position
+from ssl_ads.encoders.sequence_base import SequenceEncoder
 from ssl_ads.pretext.base import Pretext
+from ssl_ads.pretext.negative_sampler import NegativeSampler
 from ssl_ads.pretext.sampled_softmax import check_negatives, item_loss
 
 
 class NextItem(Pretext):
     modality = "sequence"
 
-    def __init__(self, negatives: str = "full", num_negatives: Annotated[int, Range(min=1)] = 1000) -> None:
+    def __init__(
+        self,
+        negatives: str = "full",
+        num_negatives: Annotated[int, Range(min=1)] = 1000,
+        sampling: str = "uniform",
+        logq: bool = True,
+    ) -> None:
         super().__init__()
         check_negatives(negatives, num_negatives)
         self.negatives = negatives
         self.num_negatives = num_negatives
+        self.sampler = NegativeSampler(sampling)  # proposal + popularity counts (ssl_ads.pretext.sampled_softmax)
+        self.logq = logq
 
     def loss(self, encoder: SequenceEncoder, batch: dict[str, Tensor]) -> Tensor:
         inputs, targets, valid = shift(batch)
         states = encoder(inputs, causal=True)
         seen = causal_seen(inputs["items"], valid)
-        return item_loss(encoder, states[valid], targets[valid], self.negatives, self.num_negatives, seen)
-
-    def score_next(self, encoder: SequenceEncoder, history: dict[str, Tensor]) -> Tensor:
-        """Scores `[B, num_items]` of the item following each (left-padded) history."""
-        return last_state_scores(encoder, history)
-
-
-def last_state_scores(encoder: SequenceEncoder, history: dict[str, Tensor]) -> Tensor:
-    """Next-item scores from the last causal state, with the repeat bias over the whole history."""
-    states = encoder(history, causal=True)[:, -1]
-    seen = seen_in_history(history["items"], encoder.num_items) if encoder.repeat_weight is not None else None
-    return encoder.item_logits(states, seen)
+        return item_loss(
+            encoder, states[valid], targets[valid], self.negatives, self.num_negatives, seen, self.sampler, self.logq
+        )
 
 
 def causal_seen(items: Tensor, valid: Tensor):

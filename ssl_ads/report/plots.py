@@ -1,5 +1,8 @@
 """PNG plots for reports: label-efficiency curves (with error bars) and pretraining curves (loss, online probe).
 
+`label_efficiency_plot` draws a benchmark's cells (mean ± std over seeds); `run_label_efficiency` draws one run's
+rows (probe, finetune, pipeline: one seed, so the bars are each point's 95 % interval).
+
 Matplotlib with the Agg backend, so it works headless in CI; every figure is written atomically.
 """
 
@@ -16,36 +19,52 @@ import polars as pl
 from matplotlib.ticker import FixedLocator, NullLocator
 
 from ssl_ads.data.io import save_atomic
+from ssl_ads.results import ResultRow
 
 STYLES = {
     ("pretrained", "probe"): ("tab:blue", "-", "o"),
     ("pretrained", "finetune"): ("tab:blue", "--", "s"),
     ("scratch", "probe"): ("tab:gray", "-", "o"),
     ("scratch", "finetune"): ("tab:gray", "--", "s"),
+    ("frozen-pretrained", "probe"): ("tab:brown", "-", "o"),
+    ("frozen-pretrained", "finetune"): ("tab:brown", "--", "s"),
     ("gbdt", "baseline"): ("tab:purple", ":", "^"),
+    ("bag-of-items", "baseline"): ("tab:green", ":", "v"),
 }
+OTHER_STYLE = ("tab:olive", "-.", "D")  # a method without a style of its own is still drawn
+# One run's rows in the shape of a benchmark's cells (`ssl_ads.benchmark.aggregate`), with their intervals.
+RUN_CELLS = {
+    "encoder": pl.String, "mode": pl.String, "label_fraction": pl.Float64, "metric": pl.String, "mean": pl.Float64,
+    "std": pl.Float64, "n_seeds": pl.Int64, "ci_low": pl.Float64, "ci_high": pl.Float64,
+}  # fmt: skip
 
 # (column, colour, label, marker); the per-epoch train loss is used when no per-step value was logged.
 LOSS_LINES = (("pretext_loss_step", "tab:orange", "train", None), ("val_pretext_loss", "tab:red", "val", "."))
 EPOCH_FALLBACK = {"pretext_loss_step": "pretext_loss_epoch"}
 
 
-def label_efficiency_plot(cells: pl.DataFrame, metric: str, title: str, path: Path) -> Path:
-    """Test `metric` (seed mean ± std) against the label fraction (log axis), one line per encoder × mode."""
+def label_efficiency_plot(cells: pl.DataFrame, metric: str, title: str, path: Path, spread: str = "std") -> Path:
+    """Test `metric` (seed mean ± std) against the label fraction (log axis), one line per encoder × mode.
+
+    `spread="interval"`: the bars are each cell's `ci_low`..`ci_high` instead (one run, one seed)."""
     fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
     data = cells.filter(pl.col("metric") == metric)
     fractions = sorted(data.get_column("label_fraction").unique().to_list())
-    for (encoder, mode), (color, line, marker) in STYLES.items():
+    methods = data.select("encoder", "mode").unique(maintain_order=True).rows()
+    for encoder, mode in [*[m for m in STYLES if m in methods], *[m for m in methods if m not in STYLES]]:
+        color, line, marker = STYLES.get((encoder, mode), OTHER_STYLE)
         part = data.filter((pl.col("encoder") == encoder) & (pl.col("mode") == mode)).sort("label_fraction")
-        if part.height == 0:
-            continue
-        n_seeds = int(part.get_column("n_seeds").min())
+        mean = part.get_column("mean").to_numpy()
+        if spread == "interval":
+            low = part.get_column("ci_low").fill_null(part.get_column("mean")).to_numpy()
+            high = part.get_column("ci_high").fill_null(part.get_column("mean")).to_numpy()
+            yerr, what = [mean - low, high - mean], "95 % interval"
+        else:
+            n_seeds = int(part.get_column("n_seeds").min())
+            yerr, what = part.get_column("std").to_numpy(), f"mean ± std, {n_seeds} seed{'s' if n_seeds > 1 else ''}"
         ax.errorbar(
-            part.get_column("label_fraction").to_numpy() * 100,
-            part.get_column("mean").to_numpy(),
-            yerr=part.get_column("std").to_numpy(),
-            color=color, linestyle=line, marker=marker, capsize=4, linewidth=1.8,
-            label=f"{encoder} · {mode} (mean ± std, {n_seeds} seed{'s' if n_seeds > 1 else ''})",
+            part.get_column("label_fraction").to_numpy() * 100, mean, yerr=yerr,
+            color=color, linestyle=line, marker=marker, capsize=4, linewidth=1.8, label=f"{encoder} · {mode} ({what})",
         )  # fmt: skip
     ax.set_xscale("log")
     ax.xaxis.set_major_locator(FixedLocator([f * 100 for f in fractions]))
@@ -57,6 +76,22 @@ def label_efficiency_plot(cells: pl.DataFrame, metric: str, title: str, path: Pa
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     return _save(fig, path)
+
+
+def run_label_efficiency(rows: list[ResultRow], metric: str, title: str, path: Path) -> Path | None:
+    """One run's test `metric` per method against the label fraction; None when no row has it."""
+    key = f"test_{metric}"
+    records = [
+        {"encoder": r.encoder, "mode": r.mode, "label_fraction": float(r.label_fraction), "metric": metric,
+         "mean": float(r.metrics[key]), "std": 0.0, "n_seeds": 1,
+         "ci_low": (r.intervals.get(key) or {}).get("low"), "ci_high": (r.intervals.get(key) or {}).get("high")}
+        for r in rows
+        if key in r.metrics
+    ]  # fmt: skip
+    cells = pl.DataFrame(records, schema=RUN_CELLS)
+    if cells.height == 0:
+        return None
+    return label_efficiency_plot(cells, metric, title, path, spread="interval")
 
 
 def pretraining_plot(logs: dict[int, Path], title: str, path: Path, loss_label: str = "pretext loss") -> Path | None:

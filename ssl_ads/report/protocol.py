@@ -20,7 +20,7 @@ def protocol(cfg: DictConfig, data_meta: dict, task_name: str, primary_metric: s
         + f", last {data_meta['max_len']} per user",
         "label_fractions": list(cfg.label_fractions),
         "label_sampling": "stratified by class, seeded, nested across fractions",
-        "model_selection": f"best epoch on the full validation split by val {primary_metric}",
+        "model_selection": _model_selection(cfg, primary_metric, gbdt=False),
         "intervals": interval_protocol(cfg, "users"),
         "seeds": [int(cfg.seed)],
     }
@@ -55,13 +55,24 @@ def _tabular_protocol(cfg: DictConfig, data_meta: dict, task_name: str, primary_
         ),
         "seeds": [int(cfg.seed)],
     }
-    weighting = cfg.task.get("class_weight")
-    if weighting == "auto":  # a weighted loss changes what the reported numbers trade off
-        out["loss"] = ("class weights per probe fit: balanced (n / (k * n_c) over its labels) or none, whichever has "
-                       "the better out-of-fold accuracy (probe_balanced in the metrics)")
-    elif weighting:
-        out["loss"] = f"{weighting} class weights: n / (k * n_c) over each fit's labeled rows"
+    loss = _class_weights(cfg.probe.get("class_weight"), cfg.finetune.get("class_weight"))
+    if loss:  # a weighted loss changes what the reported numbers trade off
+        out["loss"] = loss
     return out
+
+
+def _class_weights(probe: str | None, finetune: str | None) -> str | None:
+    """How the probe's and fine-tuning's losses weigh classes (`probe.class_weight`, `finetune.class_weight`)."""
+    if probe == "auto":
+        text = ("class weights per probe fit: balanced (n / (k * n_c) over its labels) or none, whichever has the "
+                "better out-of-fold accuracy (probe_balanced in the metrics)")
+        return text + ("; fine-tuning: balanced class weights" if finetune else "")
+    if probe and finetune:
+        return "balanced class weights: n / (k * n_c) over each fit's labeled rows"
+    if probe or finetune:
+        return f"balanced class weights in the {'probe' if probe else 'fine-tuning'} fits: n / (k * n_c) over each " \
+            "fit's labeled rows"
+    return None
 
 
 def interval_protocol(cfg: DictConfig, unit: str, delong: bool = True, positives: bool = True) -> str:
@@ -84,29 +95,30 @@ def _pretrain_reads(cfg: DictConfig, unit: str) -> str:
     return f"train {unit} only"
 
 
-def _model_selection(cfg: DictConfig, primary_metric: str) -> str:
-    """How each row chose its epoch or L2 strength, and on which labels."""
+def _model_selection(cfg: DictConfig, primary_metric: str, gbdt: bool = True) -> str:
+    """How each row chose its epoch or L2 strength, and on which labels (`gbdt`: tabular runs add its row)."""
     rows = _validation_rows(cfg)
     finetune = f"best epoch on {rows} by val {primary_metric}"
-    if cfg.task.get("finetune_head_init") == "probe":
+    if cfg.finetune.get("head_init") == "probe":
         finetune += " (pretrained: head started at the probe, LP-FT)"
-    if cfg.task.get("probe_solver") != "lbfgs":
+    if cfg.probe.get("solver") != "lbfgs":
+        if not gbdt:  # the plain recipe of both loops
+            return finetune
         return f"probe and fine-tuning: {finetune}; gbdt: sklearn defaults"
-    folds = cfg.task.get("probe_cv_folds") or 0
+    folds = cfg.probe.get("cv_folds") or 0
     where = f"{folds}-fold cross-validation over the label budget, then refitted on it" if folds else f"on {rows}"
-    return f"probe: exact L2 head, strength from a grid by {where} ({primary_metric}); fine-tuning: {finetune}; " + (
-        "gbdt: sklearn defaults"
-    )
+    text = f"probe: exact L2 head, strength from a grid by {where} ({primary_metric}); fine-tuning: {finetune}"
+    return text + "; gbdt: sklearn defaults" if gbdt else text
 
 
 def _label_budget(cfg: DictConfig) -> str:
     """Which labels a run at fraction f reads in all (what "1 %" means)."""
-    if cfg.task.get("validation_labels") == "matched":
+    if cfg.get("validation_labels") == "matched":
         return "fraction f of the train labels plus fraction f of the validation labels (no other label is read)"
     return "fraction f of the train labels for fitting; every validation label for model selection"
 
 
 def _validation_rows(cfg: DictConfig) -> str:
-    if cfg.task.get("validation_labels") == "matched":
+    if cfg.get("validation_labels") == "matched":
         return "the label fraction's share of the validation split (stratified, seeded, nested)"
     return "the full validation split"

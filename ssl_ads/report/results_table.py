@@ -7,14 +7,17 @@ import math
 from rich.console import Console
 from rich.table import Table
 
-from ssl_ads.stages.evaluate import ResultRow
+from ssl_ads.results import ResultRow
 
 METHOD_ORDER = [
     ("scratch", "probe"),
     ("scratch", "finetune"),
+    ("frozen-pretrained", "probe"),  # a model that arrives pretrained (MiniLM), in place of the scratch rows
+    ("frozen-pretrained", "finetune"),
     ("pretrained", "probe"),
     ("pretrained", "finetune"),
     ("gbdt", "baseline"),  # tabular runs: scikit-learn HistGradientBoosting on the same features
+    ("bag-of-items", "baseline"),  # sequence user tasks: TF-IDF over item counts + LogisticRegressionCV
 ]
 
 

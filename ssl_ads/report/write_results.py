@@ -1,4 +1,5 @@
-"""Turn downstream result rows into the run's outputs: terminal table, `metrics.json`, `report.md`."""
+"""Turn downstream result rows into the run's outputs: terminal table, `metrics.json`, `report.md` and the
+label-efficiency plot `label_efficiency.png` (every probe, finetune and pipeline run, as the benchmark draws its)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,8 @@ from rich.console import Console
 from ssl_ads.data.cleaning_report import markdown_section
 from ssl_ads.data.io import write_json_atomic, write_text_atomic
 from ssl_ads.report.results_table import markdown_table, print_table
-from ssl_ads.stages.evaluate import ResultRow
-from ssl_ads.tasks.intervals import MIN_POSITIVES, positive_warnings
-
-RESULTS_SCHEMA_VERSION = 1
+from ssl_ads.results import METRICS_SCHEMA_VERSION, ResultRow
+from ssl_ads.tasks.positive_counts import MIN_POSITIVES, positive_warnings
 
 
 def write_results(
@@ -35,7 +34,7 @@ def write_results(
     for line in warnings:
         console.print(f"[bold yellow]warning:[/] {line}")
     payload = {
-        "schema_version": RESULTS_SCHEMA_VERSION,
+        "schema_version": METRICS_SCHEMA_VERSION,
         "stage": stage,
         "protocol": protocol,
         "pretrain": pretrain,
@@ -44,14 +43,33 @@ def write_results(
         "data_report": data_report,
     }
     write_json_atomic(run_dir / "metrics.json", payload)
-    report = markdown_report(stage, rows, protocol, metric, pretrain, warnings) + "".join(
+    plot = write_plot(run_dir, stage, rows, protocol, metric, console)
+    report = run_report_markdown(stage, rows, protocol, metric, pretrain, warnings) + "".join(
         f"{line}\n" for line in markdown_section(data_report)
     )
+    if plot is not None:
+        report += f"\n## Label efficiency\n\n![label efficiency]({plot.name})\n"
     write_text_atomic(run_dir / "report.md", report)
-    console.print(f"[green]wrote[/] {run_dir / 'metrics.json'} and {run_dir / 'report.md'}")
+    also = f", {plot.name}" if plot is not None else ""
+    console.print(f"[green]wrote[/] {run_dir / 'metrics.json'}{also} and {run_dir / 'report.md'}")
 
 
-def markdown_report(
+def write_plot(
+    run_dir: Path, stage: str, rows: list[ResultRow], protocol: dict, metric: str, console: Console
+) -> Path | None:
+    """`label_efficiency.png`: test `metric` per method against the label fraction, with 95 % intervals.
+    matplotlib is a core dependency; an install without it gets one line and no plot, not a failed run."""
+    try:
+        from ssl_ads.report.plots import run_label_efficiency
+    except ImportError as err:
+        missing = err.name or "matplotlib"
+        console.print(f"[yellow]note:[/] label_efficiency.png not written ({missing} is not installed)")
+        return None
+    title = f"{stage}: {protocol.get('task')} on {protocol.get('dataset')}"
+    return run_label_efficiency(rows, metric, title, run_dir / "label_efficiency.png")
+
+
+def run_report_markdown(
     stage: str, rows: list[ResultRow], protocol: dict, metric: str, pretrain: dict | None, warnings: Sequence[str] = ()
 ) -> str:
     metric_names = sorted({k for row in rows for k in row.metrics if k.startswith("test_")})

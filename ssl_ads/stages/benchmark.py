@@ -1,84 +1,27 @@
 """`ssl-ads benchmark suite=<name> [key=value ...] [--out DIR]`: run a suite, aggregate over seeds, judge it.
 
-Every case is validated before the first one runs (see `ssl_ads.benchmark.suite`). Cases run in this
-process, one pipeline per (case, seed), composed with Hydra's compose API; extra `key=value` arguments are
-appended to every case's overrides. Exit status: 0 when every expectation holds, 1 when one fails (listed),
+The command's arguments and exit status; the suite runner is `ssl_ads.benchmark.run`. Every case is
+validated before the first one runs (see `ssl_ads.benchmark.suite`). Cases run in this process, one pipeline
+per (case, seed), composed with Hydra's compose API; extra `key=value` arguments are appended to every case's
+overrides. Exit status: 0 when every expectation holds, 1 when one fails (listed),
 2 for a configuration or data error.
 """
 
 from __future__ import annotations
 
 import sys
-import time
 from datetime import datetime
 from pathlib import Path
 
-import polars as pl
 from rich.console import Console
 from rich.markup import escape
 
-from ssl_ads.benchmark.aggregate import aggregate, long_table
-from ssl_ads.benchmark.expectations import Verdict, check_case
-from ssl_ads.benchmark.outputs import CaseRecord, print_summary, write_outputs
-from ssl_ads.benchmark.suite import Suite, compose_case, load_suite
+from ssl_ads.benchmark.suite import load_suite
 from ssl_ads.errors import ConfigError, SslAdsError
-from ssl_ads.report.plots import label_efficiency_plot, pretraining_plot
+from ssl_ads.terminal import quiet_libraries
 
-USAGE = "usage: ssl-ads benchmark suite=<name or path.yaml> [key=value ...] [--out DIR]"
-
-
-def run_suite(suite: Suite, out: Path, console: Console | None = None) -> tuple[bool, Path]:
-    """Run every case × seed, write table/report/results/plots under `out`; returns (all passed, results.json)."""
-    from ssl_ads.report.tracking import finish_tracking
-    from ssl_ads.stages.downstream import pipeline_rows  # torch/Lightning only once we really run
-    from ssl_ads.tasks.intervals import positive_warnings
-
-    console = console or Console()
-    started = time.perf_counter()
-    frames, records = [], []
-    for case in suite.cases:
-        record = CaseRecord(case=case)
-        for seed in suite.seeds:
-            console.print(f"[bold]benchmark[/] {suite.name}: case [cyan]{case.name}[/], seed {seed}")
-            cfg, _ = compose_case(suite, case, seed)
-            outcome = pipeline_rows(cfg, out / "cases" / case.name / f"seed={seed}", tuple(suite.modes))
-            results = {"pretrain": outcome.pretrain_info, "results": [row.as_dict() for row in outcome.rows]}
-            finish_tracking(cfg, outcome.run_dir, results)  # with logger=<tracker>: one tracked run per case seed
-            frames.append(long_table(case.name, seed, outcome.rows))
-            record.protocol, record.metric = outcome.protocol, outcome.metric
-            record.pretrain.append({"seed": seed, **_jsonable(outcome.pretrain_info)})
-            record.warnings += [f"seed {seed}: {w}" for w in positive_warnings(outcome.rows, cfg.min_positives)]
-        records.append(record)
-    cells = aggregate(pl.concat(frames))
-    verdicts: list[Verdict] = [v for record in records for v in check_case(record.case, cells)]
-    plots = _plots(suite, records, cells, out)
-    passed = all(v.passed for v in verdicts)
-    seconds = round(time.perf_counter() - started, 1)
-    print_summary(suite, records, cells, verdicts, console)
-    results = write_outputs(suite, records, cells, verdicts, plots, out, seconds)
-    console.print(f"[green]wrote[/] {out / 'report.md'}, {results} and {len(plots)} plots ({seconds} s)")
-    return passed, results
-
-
-def _plots(suite: Suite, records: list[CaseRecord], cells: pl.DataFrame, out: Path) -> list[Path]:
-    plots = []
-    for record in records:
-        name, choices = record.case.name, record.case.choices
-        title = f"{name}: {record.protocol.get('task')} on {record.protocol.get('dataset')}"
-        case_cells = cells.filter(pl.col("case") == name)
-        plots.append(label_efficiency_plot(case_cells, record.metric, title, out / f"label_efficiency_{name}.png"))
-        logs = {s: out / "cases" / name / f"seed={s}" / "logs" / "pretrain" / "metrics.csv" for s in suite.seeds}
-        pretext = choices.get("pretext")
-        curve = pretraining_plot(
-            logs, f"{name}: pretraining ({pretext})", out / f"pretraining_{name}.png", f"{pretext} loss"
-        )
-        if curve is not None:
-            plots.append(curve)
-    return plots
-
-
-def _jsonable(info: dict) -> dict:
-    return {k: (v if isinstance(v, (int, float, str, bool)) or v is None else str(v)) for k, v in info.items()}
+USAGE = "usage: ssl-ads benchmark suite=<name or path.yaml> [key=value ...] [--out DIR | hydra.run.dir=DIR]"
+RUN_DIR = "hydra.run.dir="  # where every other stage is told to write: here the same as --out
 
 
 def parse_args(argv: list[str]) -> tuple[str, list[str], Path]:
@@ -94,6 +37,8 @@ def parse_args(argv: list[str]) -> tuple[str, list[str], Path]:
                 raise ConfigError(f"--out needs a directory\n{USAGE}")
         elif arg.startswith("--out="):
             out = arg.split("=", 1)[1]
+        elif arg.startswith(RUN_DIR):
+            out = run_dir(arg.removeprefix(RUN_DIR))
         elif arg.startswith("suite="):
             suite = arg.split("=", 1)[1]
         elif "=" in arg:
@@ -106,6 +51,19 @@ def parse_args(argv: list[str]) -> tuple[str, list[str], Path]:
     return suite, overrides, Path(out) if out else Path("outputs") / "benchmark" / stamp
 
 
+def run_dir(value: str) -> str:
+    """`hydra.run.dir=` as Hydra reads it: `${now:%H-%M-%S}` and other Hydra resolvers included."""
+    from hydra.core.utils import setup_globals
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    setup_globals()  # Hydra's resolvers (`now`)
+    try:
+        return str(OmegaConf.create({"dir": value}).dir)
+    except OmegaConfBaseException as err:
+        raise ConfigError(f"{RUN_DIR}{value}: cannot resolve it ({str(err).splitlines()[0]})") from err
+
+
 def help_text() -> str:
     """`ssl-ads benchmark --help`: the usage, the suites shipped with the package and the exit statuses."""
     from ssl_ads.config.choices import group_choices
@@ -114,15 +72,14 @@ def help_text() -> str:
         USAGE, "",
         f"  suite=    a shipped suite ({', '.join(group_choices('benchmark'))}) or the path of a suite YAML file",
         "  key=value appended to every case's overrides (e.g. pretrain.max_epochs=2)",
-        "  --out     the output folder (default outputs/benchmark/<time>): report.md, results.json, plots",
+        "  --out     the output folder (default outputs/benchmark/<time>): report.md, results.json, plots;",
+        "            hydra.run.dir=DIR says the same, as for every other stage",
         "", "exit status: 0 every expectation holds, 1 one fails (listed), 2 a configuration or data error",
     ])  # fmt: skip
 
 
 def main(argv: list[str]) -> int:
     """CLI entry: validate everything, run, and return the exit status."""
-    from ssl_ads.cli import quiet_libraries
-
     console = Console(stderr=True)
     if any(arg in ("-h", "--help") for arg in argv):
         print(help_text())
@@ -136,8 +93,11 @@ def main(argv: list[str]) -> int:
             f"[bold]suite[/] {suite.name}: {len(suite.cases)} cases × {len(suite.seeds)} seeds, "
             f"fractions {suite.label_fractions}, modes {suite.modes} → {out}"
         )
+        from ssl_ads.benchmark.run import run_suite  # torch/Lightning only once we really run
+        from ssl_ads.stages.downstream import pipeline_rows
+
         quiet_libraries()
-        passed, _ = run_suite(suite, out, Console())
+        passed, _ = run_suite(suite, out, pipeline_rows, Console())
     except SslAdsError as err:
         console.print(f"[bold red]error:[/] {escape(str(err))}")
         return 2

@@ -14,15 +14,15 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import EarlyStopping, EMAWeightAveraging, ModelCheckpoint, RichProgressBar
 from pytorch_lightning.utilities import rank_zero_only
-from torch import nn
 
 from ssl_ads.data.cleaning_report import REPORT_KEY, attach, explain_shortage
 from ssl_ads.data.featurized import Featurized
-from ssl_ads.data.split import RowSplit, TooFewRows, final_split, split_settings
+from ssl_ads.data.split import RowSplit, SplitSettings, TooFewRows
+from ssl_ads.encoders.base import Encoder
+from ssl_ads.encoders.bundle import checkpoint_state, make_bundle
 from ssl_ads.errors import ConfigError, DataError
 from ssl_ads.hardware import resolve_trainer_precision
 from ssl_ads.report.tracking import fit_logger
-from ssl_ads.stages.encoder_bundle import checkpoint_state, make_bundle
 from ssl_ads.training.resumable import ResumableState
 
 
@@ -42,17 +42,15 @@ class StageContext:
         """The encoder's config plus the constructor arguments that come from the data (vocab sizes...)."""
         return {**OmegaConf.to_container(self.cfg.encoder, resolve=True), **self.data.encoder_kwargs}
 
-    def fresh_encoder(self) -> nn.Module:
+    def fresh_encoder(self) -> Encoder:
         """A randomly initialised encoder (seeded by the run's seed)."""
         pl.seed_everything(self.cfg.seed, verbose=False)
         return self.prepare(instantiate(self.encoder_config()))
 
-    def prepare(self, encoder: nn.Module) -> nn.Module:
-        """Let an encoder add inputs computed once per dataset (optional hook `prepare_inputs(data, cache_dir,
-        train_rows) -> dict[str, np.ndarray]`, e.g. cached sentence embeddings); other encoders pass through."""
-        hook = getattr(encoder, "prepare_inputs", None)
-        if hook is not None:
-            self.data.inputs.update(hook(self.data, Path(self.cfg.cache_dir), self.split.train))
+    def prepare(self, encoder: Encoder) -> Encoder:
+        """Let the encoder add inputs computed once per dataset (`prepare_inputs`, e.g. cached sentence
+        embeddings; nothing for most encoders)."""
+        self.data.inputs.update(encoder.prepare_inputs(self.data, Path(self.cfg.cache_dir), self.split.train))
         return encoder
 
     def bundle(self, extra: dict[str, Any]) -> dict[str, Any]:
@@ -65,25 +63,34 @@ class StageContext:
 
 
 def build_context(cfg: DictConfig, encoder_ckpt: str | None = None, directory: Path | None = None) -> StageContext:
-    """Featurize (from cache when possible) with the checkpoint's featurizer state if one is given.
+    """Featurize (from cache when possible) with the checkpoint's featurizer state if one is given, and split.
 
     `directory` replaces the Hydra run directory (the benchmark stage runs many cases in one process).
+    """
+    data, settings = featurize_run(cfg, encoder_ckpt)
+    split = data.split  # the split the featurizer fitted on (tables, texts)
+    if split is None:  # a featurizer that fits nothing on train rows (sequences) leaves it to this one call
+        try:
+            split = settings.apply(data.rows, data.source)
+        except TooFewRows as err:
+            raise too_few_error(data, err) from err
+    return StageContext(cfg=cfg, run_dir=directory or run_dir(), data=data, split=split)
+
+
+def featurize_run(cfg: DictConfig, encoder_ckpt: str | None = None) -> tuple[Featurized, SplitSettings]:
+    """The run's featurized data and its split settings; the data report is attached to `data.meta`.
+
+    The split is settled before anything is fitted: the featurizer fits on its train rows, every stage
+    (pretraining included) reads the same split, and a task's `split_by` (fraud: by user) applies to both.
     """
     dataset = instantiate(cfg.dataset)
     # A checkpoint's featurizer state, refused in one line when its modality or feature schema does not fit.
     state = checkpoint_state(encoder_ckpt, dataset, cfg.dataset, Path(cfg.cache_dir)) if encoder_ckpt else None
-    # The split is settled before anything is fitted: the featurizer fits on its train rows, every stage
-    # (pretraining included) reads the same split, and a task's `split_by` (fraud: by user) applies to both.
-    dataset.use_split(cfg.val_share, cfg.test_share, cfg.seed, task_split_by(cfg))
-    data = dataset.featurize(Path(cfg.cache_dir), state)
+    settings = SplitSettings.of_run(cfg, dataset.modality)
+    data = dataset.featurize(Path(cfg.cache_dir), state, split=settings)
     # what cleaning removed, in data.meta (bundles and outputs carry it) and on the console
     attach(data, from_checkpoint=state is not None, show=rank_zero_only.rank == 0)
-    settings = getattr(dataset, "split_settings", split_settings(cfg.val_share, cfg.test_share, cfg.seed))
-    try:
-        split = final_split(data.rows, **settings, source=data.source)
-    except TooFewRows as err:
-        raise too_few_error(data, err) from err
-    return StageContext(cfg=cfg, run_dir=directory or run_dir(), data=data, split=split)
+    return data, settings
 
 
 def too_few_error(data: Featurized, err: TooFewRows) -> DataError:
@@ -92,11 +99,6 @@ def too_few_error(data: Featurized, err: TooFewRows) -> DataError:
     unit = ((report or {}).get("entities") or "rows") if err.unit == "rows" else err.unit
     what = "a train/val/test split" + (" by group" if err.unit == "groups" else "")
     return DataError(f"{data.source}: {explain_shortage(report, f'{err.n_rows:,} {unit} remain, too few for {what}')}")
-
-
-def task_split_by(cfg: DictConfig) -> str | None:
-    """The column whose groups stay in one split (the task's `split_by`), or None for a split by row."""
-    return cfg.task.get("split_by") if "task" in cfg and cfg.task is not None else None
 
 
 def run_dir() -> Path:

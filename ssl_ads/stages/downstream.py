@@ -1,4 +1,4 @@
-"""`ssl-ads probe`, `ssl-ads finetune` and `ssl-ads pipeline`: downstream evaluation stages."""
+"""The evaluator of labeled tasks (`kind = "labels"`): `ssl-ads probe`, `finetune` and `pipeline` on them."""
 
 from __future__ import annotations
 
@@ -8,16 +8,19 @@ from pathlib import Path
 from omegaconf import DictConfig
 from rich.console import Console
 
+from ssl_ads.baselines.bag_of_items import bag_of_items_rows
 from ssl_ads.baselines.gbdt import gbdt_rows
 from ssl_ads.data.cleaning_report import REPORT_KEY
+from ssl_ads.encoders.bundle import load_encoder
+from ssl_ads.encoders.registry import fresh_encoder_label
 from ssl_ads.report.protocol import protocol
 from ssl_ads.report.tracking import finish_tracking
 from ssl_ads.report.write_results import write_results
-from ssl_ads.stages.context import build_context
-from ssl_ads.stages.encoder_bundle import load_encoder
-from ssl_ads.stages.evaluate import Downstream, ResultRow
+from ssl_ads.results import ResultRow, sweep_objective
+from ssl_ads.stages.context import StageContext, build_context
+from ssl_ads.stages.evaluate import Downstream
+from ssl_ads.stages.evaluator_base import Evaluator
 from ssl_ads.stages.pretrain import pretrain
-from ssl_ads.stages.ranking import is_ranking, run_ranking
 from ssl_ads.training.online_probe import OnlineLinearProbe, probe_subset
 
 
@@ -25,7 +28,8 @@ def _encoder_for(cfg: DictConfig, ctx):
     """The checkpoint's encoder when `encoder_ckpt` is set, otherwise a fresh (scratch) one."""
     if cfg.encoder_ckpt:
         return load_encoder(cfg.encoder_ckpt)[0], "pretrained"
-    return ctx.fresh_encoder(), "scratch"
+    encoder = ctx.fresh_encoder()
+    return encoder, fresh_encoder_label(encoder)  # scratch, or frozen-pretrained (MiniLM)
 
 
 def _single_mode(cfg: DictConfig, mode: str) -> float:
@@ -45,22 +49,23 @@ def _single_mode(cfg: DictConfig, mode: str) -> float:
     return sweep_objective(rows, task.primary_metric)
 
 
-def run_probe(cfg: DictConfig) -> float:
-    if is_ranking(cfg):
-        return run_ranking(cfg, "probe")
-    return _single_mode(cfg, "probe")
+class LabelEvaluator(Evaluator):
+    """Tasks of kind "labels" (user / row / text classification): a head on each row's representation."""
+
+    kind = "labels"
+
+    def pretrain_context(self) -> StageContext:
+        # A task that splits by group (fraud: by user) pretrains on its train groups only: build_context's split.
+        return build_context(self.cfg)
+
+    def run(self, stage: str) -> float:
+        if stage == "pipeline":
+            return _pipeline(self.cfg)
+        return _single_mode(self.cfg, stage)
 
 
-def run_finetune(cfg: DictConfig) -> float:
-    if is_ranking(cfg):
-        return run_ranking(cfg, "finetune")
-    return _single_mode(cfg, "finetune")
-
-
-def run_pipeline(cfg: DictConfig) -> float:
+def _pipeline(cfg: DictConfig) -> float:
     """Pretrain (unless `encoder_ckpt` is given), then probe and fine-tune beside the scratch baseline."""
-    if is_ranking(cfg):
-        return run_ranking(cfg, "pipeline")
     outcome = pipeline_rows(cfg)
     write_results(
         outcome.run_dir, "pipeline", outcome.rows, outcome.protocol, outcome.metric, outcome.pretrain_info,
@@ -104,7 +109,8 @@ def pipeline_rows(
         else:
             Console().print("[yellow]pretext=none: only the from-scratch rows are computed[/]")
     rows: list[ResultRow] = []
-    encoders = [("scratch", ctx.fresh_encoder())] + ([("pretrained", pretrained)] if pretrained is not None else [])
+    fresh = ctx.fresh_encoder()  # labelled scratch, or frozen-pretrained for a model that arrives pretrained
+    encoders = [(fresh_encoder_label(fresh), fresh)] + ([("pretrained", pretrained)] if pretrained is not None else [])
     for name, encoder in encoders:
         if "probe" in modes:
             rows += downstream.probe(encoder, name, fractions)
@@ -112,6 +118,8 @@ def pipeline_rows(
             rows += downstream.finetune(encoder, name, fractions)
     if ctx.data.meta.get("modality") == "tabular":  # tabular users always ask "does this beat GBDT?"
         rows += gbdt_rows(downstream, fractions)
+    if ctx.data.meta.get("modality", "sequence") == "sequence":  # and sequence users: "does it beat bag-of-items?"
+        rows += bag_of_items_rows(downstream, fractions)
     task = downstream.task
     proto = protocol(cfg, ctx.data.meta, task.name, task.primary_metric)
     return PipelineOutcome(rows, proto, task.primary_metric, pretrain_info, ctx.run_dir, ctx.data.meta.get(REPORT_KEY))
@@ -130,16 +138,3 @@ def online_probe(cfg: DictConfig, ctx, downstream: Downstream) -> OnlineLinearPr
         downstream.task,
         cfg.online_probe.every_n_steps,
     )
-
-
-def sweep_objective(rows: list[ResultRow], metric: str) -> float:
-    """What a Hydra sweeper maximises: mean validation metric of the pretrained (else scratch) probe rows.
-
-    Validation, never test: a search that reads the test split would report an optimistic number.
-    """
-    for encoder in ("pretrained", "scratch"):
-        for mode in ("probe", "finetune"):
-            chosen = [r.metrics[f"val_{metric}"] for r in rows if r.encoder == encoder and r.mode == mode]
-            if chosen:
-                return float(sum(chosen) / len(chosen))
-    return float("nan")

@@ -26,6 +26,7 @@ from ssl_ads.errors import ConfigError, DataError
 from ssl_ads.stages.context import run_dir
 from ssl_ads.use.encoder import TrainedEncoder, load_encoder
 from ssl_ads.use.featurize import Counts, Frame
+from ssl_ads.use.input_file import file_columns
 from ssl_ads.use.parquet_out import write_parquet_atomic
 
 # What a counted value is, by modality: an event of a history, a field of a row, a word piece of a text.
@@ -51,7 +52,7 @@ def run(cfg: DictConfig) -> None:
     started = time.perf_counter()
     cache_dir = Path(cfg.cache_dir)
     encoder = load_encoder(cfg.encoder_ckpt, cache_dir)
-    dataset = instantiate(cfg.dataset)
+    dataset = instantiate(without_absent_label(cfg.dataset))
     encoder.check_dataset(dataset, cfg.dataset, cache_dir)  # another modality / feature schema: one line, exit 2
     source = dataset.source(cache_dir)
     frame, id_columns, unit = canonical_frame(encoder.modality, source)
@@ -82,6 +83,20 @@ def run(cfg: DictConfig) -> None:
     write_json_atomic(run_dir() / "metrics.json", metrics)
     written = ", ".join(f"{rows[name]:,} {name} → {path}" for name, path in outputs.items())
     Console().print(f"[green]embedded[/] {escape(written)} ({encoder.dim} dims, {metrics['seconds']} s)")
+
+
+def without_absent_label(dataset: DictConfig) -> DictConfig:
+    """Embedding reads no label: a table file without its `dataset.label` column is embedded unlabeled (said once)
+    instead of refused. Any other column the encoder reads is still required, and named when missing."""
+    label, path = dataset.get("label"), dataset.get("path")
+    if not label or not path or not Path(str(path)).is_file():
+        return dataset
+    if label in file_columns(Path(str(path)), str(dataset.get("separator") or ",")):
+        return dataset
+    Console().print(f"{escape(str(path))}: no label column {label!r}; embedding the table unlabeled")
+    unlabeled = dataset.copy()
+    unlabeled.label = None
+    return unlabeled
 
 
 def data_report(encoder: TrainedEncoder, source: Any, unit: str) -> DataReport:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import polars as pl
@@ -17,10 +16,12 @@ from ssl_ads.data.batches import batch_loader
 from ssl_ads.data.cleaning_report import add_step, unlabeled_step
 from ssl_ads.data.split import sample_fraction
 from ssl_ads.errors import ConfigError, DataError
+from ssl_ads.results import PRETRAINED, ResultRow
 from ssl_ads.stages.context import StageContext, make_trainer, selected_checkpoint
 from ssl_ads.stages.model_output import save_finetuned
-from ssl_ads.tasks.base import Task
-from ssl_ads.tasks.intervals import RESAMPLES, count_positive_groups, count_positives, metric_intervals
+from ssl_ads.tasks.base import LabeledTask
+from ssl_ads.tasks.intervals import RESAMPLES, metric_intervals
+from ssl_ads.tasks.positive_counts import count_positive_groups, count_positives
 from ssl_ads.tasks.quality_gate import test_decisions, write_decisions
 from ssl_ads.training.downstream_module import (
     DownstreamModule,
@@ -32,31 +33,13 @@ from ssl_ads.training.downstream_module import (
 from ssl_ads.training.lbfgs_probe import fit_l2_probe, fit_l2_probe_cv, score_head
 
 
-@dataclass
-class ResultRow:
-    encoder: str  # "scratch" or "pretrained"
-    mode: str  # "probe" or "finetune"
-    label_fraction: float
-    n_labels: int
-    metrics: dict[str, float]
-    seconds: float
-    # 95 % interval of every test metric, by metric key: {"test_auroc": {"low", "high", "method"}}
-    intervals: dict[str, dict] = field(default_factory=dict)
-    # what the intervals rest on: test entities (`n_test`), and for binary tasks the positives of the test
-    # split (`n_test_pos`) and of the row's label budget (`n_budget_pos`); with `task.split_by` groups also
-    # `n_test_groups` and the positive groups (`n_test_pos_groups`, `n_budget_pos_groups`)
-    counts: dict[str, int] = field(default_factory=dict)
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-
 class Downstream:
     """The labeled side of a run: labels, which users carry them, and the task object."""
 
     def __init__(self, ctx: StageContext) -> None:
         self.ctx = ctx
-        self.task: Task = instantiate(ctx.cfg.task)
+        self.task: LabeledTask = instantiate(ctx.cfg.task)
+        check_class_weights(self.task, ctx.cfg)
         self.decisions: list[pl.DataFrame] = []  # quality-gate decisions (tasks with a `gate_threshold`)
         self.balanced_choice: bool | None = None  # the last cross-validated probe's class weighting (auto)
         # the last fit's test predictions and their labels, one per test row (what its intervals resample)
@@ -87,18 +70,18 @@ class Downstream:
         return sample_fraction(self.train, self.labels, fraction, self.ctx.cfg.seed)
 
     def validation_rows(self, fraction: float) -> np.ndarray:
-        """Rows that select the epoch: every validation row, or (`task.validation_labels=matched`) the same
+        """Rows that select the epoch: every validation row, or (`validation_labels=matched`) the same
         stratified, seeded, nested fraction of them as of the train labels."""
-        if self.task.validation_labels == "matched":
+        if self.ctx.cfg.validation_labels == "matched":
             return sample_fraction(self.val, self.labels, fraction, self.ctx.cfg.seed)
         return self.val
 
     def budget_rows(self, fraction: float) -> np.ndarray:
         """Every labeled row a fit at `fraction` may read: the train labels, plus the matched validation labels
-        (`task.validation_labels=matched`), so a model that selects by cross-validation (the cross-validated
+        (`validation_labels=matched`), so a model that selects by cross-validation (the cross-validated
         probe, GBDT's defaults) spends the same label budget as one that selects on the validation rows."""
         labeled = self.labeled_rows(fraction)
-        if self.task.validation_labels == "matched":
+        if self.ctx.cfg.validation_labels == "matched":
             return np.concatenate([labeled, self.validation_rows(fraction)])
         return labeled
 
@@ -137,18 +120,18 @@ class Downstream:
     def group_column(self) -> np.ndarray | None:
         """Every row's `task.split_by` value (None without one): rows of one group are not independent, so the
         bootstrap draws whole groups and the positives warning counts groups."""
-        column = getattr(self.task, "split_by", None)
+        column = self.task.split_by
         rows = self.ctx.data.rows
         if not column or column not in rows.columns:
             return None
         return rows.get_column(column).to_numpy()
 
     def wide_inputs(self) -> WideInputs | None:
-        """The featurized inputs a wide & deep head reads beside the embedding (`task.wide`), tabular only."""
-        if not self.task.wide:
+        """The featurized inputs a wide & deep head reads beside the embedding (`wide_head`), tabular only."""
+        if not self.ctx.cfg.wide_head:
             return None
         if self.ctx.data.meta.get("modality") != "tabular":
-            raise ConfigError("task.wide=true needs tabular data (one-hot ids and numeric values)")
+            raise ConfigError("wide_head=true needs tabular data (one-hot ids and numeric values)")
         kwargs = self.ctx.data.encoder_kwargs
         return WideInputs(kwargs["cardinalities"], kwargs["num_numeric"])
 
@@ -165,8 +148,8 @@ class Downstream:
         for fraction in fractions:
             started = time.perf_counter()
             labeled, n_labels = self.labeled_rows(fraction), self.budget_size(fraction)
-            self.task.fit_class_weights(self.labels[labeled])
-            if self.task.probe_solver == "lbfgs":
+            self.task.fit_class_weights(self.labels[labeled], cfg.probe.class_weight == "balanced")
+            if cfg.probe.solver == "lbfgs":
                 metrics = self._fit_l2_probe(features, labeled, fraction)
                 rows.append(self.result_row(encoder_name, "probe", fraction, n_labels, metrics, elapsed(started)))
                 continue
@@ -179,8 +162,8 @@ class Downstream:
         return rows
 
     def _fit_l2_probe(self, features: np.ndarray, labeled: np.ndarray, fraction: float) -> dict[str, float]:
-        """`task.probe_solver=lbfgs`: the exact L2-regularised linear head, its strength chosen on validation
-        (or, with `task.probe_cv_folds`, by cross-validation: then `val_*` is the out-of-fold metric)."""
+        """`probe.solver=lbfgs`: the exact L2-regularised linear head, its strength chosen on validation
+        (or, with `probe.cv_folds`, by cross-validation: then `val_*` is the out-of-fold metric)."""
         monitor = f"val_{self.task.primary_metric}"
         head, l2, val_score = self.l2_probe(features, labeled, fraction)
         test = torch.as_tensor(features[self.test], dtype=torch.float32)
@@ -191,22 +174,23 @@ class Downstream:
         return {**{f"test_{k}": v for k, v in metrics.items()}, monitor: val_score, "probe_l2": l2, **chosen}
 
     def l2_probe(self, features: np.ndarray, labeled: np.ndarray, fraction: float) -> tuple[nn.Module, float, float]:
-        """The exact L2 probe of one fraction: `(head, l2, selection score)`. With `task.probe_cv_folds = k`, the
+        """The exact L2 probe of one fraction: `(head, l2, selection score)`. With `probe.cv_folds = k`, the
         strength is chosen by k-fold cross-validation over the fraction's label budget (`budget_rows`) and the
         head refitted on all of it; otherwise the head fits `labeled` and the strength is chosen on validation."""
-        folds = self.task.probe_cv_folds
+        folds = self.ctx.cfg.probe.cv_folds
         self.balanced_choice = None
         if not folds:
             return fit_l2_probe(self.task, features, self.labels, labeled, self.validation_rows(fraction))
         budget = self.budget_rows(fraction)
-        options = (False, True) if self.task.class_weight == "auto" else (None,)
+        weighting = self.ctx.cfg.probe.class_weight
+        options = (False, True) if weighting == "auto" else (weighting == "balanced",)
         fits = {}
         for balanced in options:
             self.task.fit_class_weights(self.labels[budget], balanced)
             fits[balanced] = fit_l2_probe_cv(self.task, features, self.labels, budget, folds, self.ctx.cfg.seed)
-        # `class_weight=auto`: the weighting with the better out-of-fold accuracy (the plain mean on ties)
+        # `probe.class_weight=auto`: the weighting with the better out-of-fold accuracy (the plain mean on ties)
         best = max(options, key=lambda b: fits[b][3].get("accuracy", fits[b][2]))
-        self.balanced_choice = best
+        self.balanced_choice = best if weighting == "auto" else None
         self.task.fit_class_weights(self.labels[budget], best)
         return fits[best][:3]
 
@@ -217,17 +201,18 @@ class Downstream:
         arrays = {**self.ctx.arrays, "label": self.labels}
         # A smaller encoder learning rate and frozen first epochs protect pretrained features; a randomly
         # initialised encoder has none to protect, so the scratch baseline trains with the plain recipe.
+        loop = cfg.finetune
         recipe = {"encoder_lr_scale": 1.0, "freeze_epochs": 0}
-        if encoder_name != "scratch":
-            recipe = {"encoder_lr_scale": self.task.encoder_lr_scale, "freeze_epochs": self.task.freeze_epochs}
+        if encoder_name == PRETRAINED:  # a checkpoint of ours (frozen-pretrained MiniLM: the plain recipe)
+            recipe = {"encoder_lr_scale": loop.encoder_lr_scale, "freeze_epochs": loop.freeze_epochs}
         probe_start = None
-        if encoder_name != "scratch" and self.task.finetune_head_init == "probe":
+        if encoder_name == PRETRAINED and loop.head_init == "probe":
             probe_start = self._head_features(encoder)
         rows = []
         for fraction in fractions:
             started = time.perf_counter()
             labeled, n_labels = self.labeled_rows(fraction), self.budget_size(fraction)
-            self.task.fit_class_weights(self.labels[labeled])
+            self.task.fit_class_weights(self.labels[labeled], loop.class_weight == "balanced")
             torch.manual_seed(cfg.seed)
             # .train(): a loaded checkpoint comes in eval mode and Lightning keeps modules' modes (dropout off).
             module = DownstreamModule(
@@ -258,13 +243,14 @@ class Downstream:
     def _start_from_probe(
         self, head: nn.Module, features: np.ndarray, mean: np.ndarray, scale: np.ndarray, labeled, fraction: float
     ) -> None:
-        """LP-FT (`task.finetune_head_init=probe`): the head starts at the exact L2 probe fitted on the same
+        """LP-FT (`finetune.head_init=probe`): the head starts at the exact L2 probe fitted on the same
         labels and selected on the same validation rows, mapped from z-scored features back to raw ones."""
         if not isinstance(head, nn.Linear):
-            raise ConfigError("task.finetune_head_init=probe needs a linear task head")
+            raise ConfigError("finetune.head_init=probe needs a linear task head")
         scaled = (features - mean) / scale
         probe, _, _ = self.l2_probe(scaled, labeled, fraction)
-        self.task.fit_class_weights(self.labels[labeled])  # fine-tuning itself trains on `labeled`
+        # fine-tuning itself trains on `labeled`, with its own weighting
+        self.task.fit_class_weights(self.labels[labeled], self.ctx.cfg.finetune.class_weight == "balanced")
         # Columns constant on the train rows carry no weight (dividing by their ~0 scale would only add noise).
         weight = probe.weight.detach().double() * torch.as_tensor(scale > 1e-5)
         weight = weight / torch.as_tensor(scale, dtype=torch.float64)
@@ -289,7 +275,7 @@ class Downstream:
         test = batch_loader(arrays, self.test, 1024, shuffle=False)
         tested = trainer.test(module, test, ckpt_path=selected, verbose=False)[0]
         self.test_scored = module.test_outputs()
-        if hasattr(self.task, "gate_threshold"):  # per-item forward/review decisions on the test rows
+        if self.task.gate_threshold is not None:  # per-item forward/review decisions on the test rows
             self.decisions.append(test_decisions(module, self.task, arrays, self.test, self.ctx.data.rows, name))
             write_decisions(self.ctx.run_dir / "decisions.parquet", self.decisions)
         return {**{k: float(v) for k, v in tested.items()}, monitor: val_score}
@@ -298,10 +284,20 @@ class Downstream:
 def probe_features(encoder: nn.Module, features: np.ndarray, train_rows: np.ndarray) -> np.ndarray:
     """Features z-scored with train-row statistics (one L2 strength then suits every column), unless the
     encoder sets `standardize_probe_features = False` because the relative scale of its columns is meant."""
-    if not getattr(encoder, "standardize_probe_features", True):
+    if not encoder.standardize_probe_features:
         return features
     train_features = features[train_rows]
     return (features - train_features.mean(0)) / (train_features.std(0) + 1e-6)
+
+
+def check_class_weights(task: LabeledTask, cfg) -> None:
+    """`probe.class_weight` / `finetune.class_weight` need a task whose loss weighs classes."""
+    for key in ("probe", "finetune"):
+        if cfg[key].class_weight and not task.supports_class_weight:
+            raise ConfigError(
+                f"{key}.class_weight={cfg[key].class_weight}: task={task.name} ({type(task).__name__}) has no "
+                "class-weighted loss; set it to null"
+            )
 
 
 def embed_all(encoder: nn.Module, arrays: dict[str, np.ndarray], batch_size: int) -> np.ndarray:

@@ -81,8 +81,8 @@ def _export(argv: list[str]) -> int:
 
 def _graph(kind: str, source: Path) -> tuple[Any, list, dict[str, Any]]:
     """The module to export (eval mode), its inputs and the bundle it came from."""
-    from ssl_ads.stages.encoder_bundle import load_encoder
     from ssl_ads.use import export as ex
+    from ssl_ads.use.encoder import load_encoder
     from ssl_ads.use.model_bundle import build_model, read_model
 
     if kind == "model":
@@ -90,6 +90,7 @@ def _graph(kind: str, source: Path) -> tuple[Any, list, dict[str, Any]]:
         scorer, task = build_model(source, bundle)
         specs = ex.input_specs(scorer.encoder, bundle)
         return ex.model_graph(scorer, task, specs), specs, bundle
-    encoder, bundle = load_encoder(source)
+    trained = load_encoder(source)  # the use API's loader: a file that is not a checkpoint is named as such
+    encoder, bundle = trained.module, trained.bundle
     specs = ex.input_specs(encoder, bundle)
     return ex.encoder_graph(encoder, specs), specs, bundle

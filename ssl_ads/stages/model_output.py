@@ -3,7 +3,8 @@
 `model.pt` (beside `encoder.pt`) is one of them, chosen by a rule that never reads a test metric: the fits at the
 largest label fraction (the most labels the run was given: the model one would ship), then the best validation
 metric (`val_<primary metric>`), a tie going to the pretrained encoder. `models/index.json` lists every fit with the
-figures the rule read. Only rank 0 writes (under DDP every rank holds the same weights).
+figures the rule read. Only rank 0 writes (under DDP every rank holds the same weights). A next-item fit
+(`task=next_item`, `stages/ranking.py`) ships the same way, its decision rule the top-k items (`save_ranking_model`).
 """
 
 from __future__ import annotations
@@ -23,14 +24,18 @@ from torch import nn
 from ssl_ads import __version__
 from ssl_ads.data.batches import ArrayBatches
 from ssl_ads.data.io import save_atomic, write_json_atomic
+from ssl_ads.encoders.bundle import make_bundle, read_bundle
 from ssl_ads.report.protocol import protocol
-from ssl_ads.stages.encoder_bundle import make_bundle, read_bundle
+from ssl_ads.results import FROZEN_PRETRAINED, PRETRAINED, SCRATCH
 from ssl_ads.use.decision import choose_decision
 from ssl_ads.use.model_bundle import model_payload, save_model
+from ssl_ads.use.ranking_model import ranking_decision
+from ssl_ads.use.run_split import split_record, state_modality
 
 if TYPE_CHECKING:
+    from ssl_ads.results import ResultRow
     from ssl_ads.stages.context import StageContext
-    from ssl_ads.stages.evaluate import Downstream, ResultRow
+    from ssl_ads.stages.evaluate import Downstream
 
 MODEL_FILE = "model.pt"
 INDEX_FILE = Path("models") / "index.json"
@@ -38,7 +43,7 @@ MODEL_RULE = (
     "among the run's fine-tuned fits: the largest label fraction, then the best validation metric "
     "(ties: pretrained encoder); test metrics never choose"
 )
-ENCODER_ORDER = {"scratch": 0, "pretrained": 1}
+ENCODER_ORDER = {SCRATCH: 0, FROZEN_PRETRAINED: 0, PRETRAINED: 1}
 
 
 def save_finetuned(downstream: Downstream, module: nn.Module, row: ResultRow) -> Path | None:
@@ -51,23 +56,8 @@ def save_finetuned(downstream: Downstream, module: nn.Module, row: ResultRow) ->
     val_rows = downstream.validation_rows(row.label_fraction)
     decision = choose_decision(task, predictions(module, task, ctx.arrays, val_rows), downstream.labels[val_rows])
     kwargs = ctx.data.encoder_kwargs
-    wide = {"cardinalities": kwargs["cardinalities"], "num_numeric": kwargs["num_numeric"]} if task.wide else None
-    selection = {
-        "encoder": row.encoder,
-        "mode": row.mode,
-        "label_fraction": row.label_fraction,
-        "n_labels": row.n_labels,
-        "metrics": row.metrics,
-        "intervals": row.intervals,
-        "counts": row.counts,
-        "seed": int(cfg.seed),
-        "stage": cfg.get("stage"),
-        "protocol": protocol(cfg, ctx.data.meta, task.name, task.primary_metric),
-        "run_dir": str(ctx.run_dir),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "ssl_ads_version": __version__,
-        "model_rule": MODEL_RULE,
-    }
+    wide = {"cardinalities": kwargs["cardinalities"], "num_numeric": kwargs["num_numeric"]} if cfg.wide_head else None
+    selection = selection_of(ctx, row, protocol(cfg, ctx.data.meta, task.name, task.primary_metric))
     payload = model_payload(
         encoder_part(ctx, row.encoder), module.encoder, module.head, OmegaConf.to_container(cfg.task, resolve=True),
         task, wide, decision, selection,
@@ -77,6 +67,42 @@ def save_finetuned(downstream: Downstream, module: nn.Module, row: ResultRow) ->
     save_model(path, payload)
     refresh_chosen(ctx.run_dir, path, row, f"val_{task.primary_metric}")
     return path
+
+
+def save_ranking_model(ctx: StageContext, encoder: nn.Module, row: ResultRow, task: Any, proto: dict) -> Path | None:
+    """The bundle of a next-item fit (`task=next_item`): its encoder scores the catalogue itself, so the "head" is
+    empty and the decision rule is the top-k (`ssl_ads.use.ranking_model`); `model.pt` by the same rule."""
+    if rank_zero_only.rank != 0:
+        return None
+    payload = model_payload(
+        encoder_part(ctx, row.encoder), encoder, nn.Identity(), OmegaConf.to_container(ctx.cfg.task, resolve=True),
+        task, None, ranking_decision(task), selection_of(ctx, row, proto),
+    )  # fmt: skip
+    path = ctx.run_dir / "models" / f"{row.encoder}-finetune-{row.label_fraction:g}.pt"
+    save_model(path, payload)
+    refresh_chosen(ctx.run_dir, path, row, f"val_{task.primary_metric}")
+    return path
+
+
+def selection_of(ctx: StageContext, row: ResultRow, proto: dict) -> dict[str, Any]:
+    """The figures a fit was selected on, and where it comes from (the bundle's `selection`)."""
+    cfg = ctx.cfg
+    return {
+        "encoder": row.encoder,
+        "mode": row.mode,
+        "label_fraction": row.label_fraction,
+        "n_labels": row.n_labels,
+        "metrics": row.metrics,
+        "intervals": row.intervals,
+        "counts": row.counts,
+        "seed": int(cfg.seed),
+        "stage": cfg.get("stage"),
+        "protocol": proto,
+        "run_dir": str(ctx.run_dir),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "ssl_ads_version": __version__,
+        "model_rule": MODEL_RULE,
+    }
 
 
 def predictions(module: nn.Module, task: Any, arrays: dict[str, np.ndarray], rows: np.ndarray) -> torch.Tensor:
@@ -95,7 +121,7 @@ def encoder_part(ctx: StageContext, encoder_name: str) -> dict[str, Any]:
     """The encoder-bundle half of a model bundle: the encoder's own config (a checkpoint's, for a pretrained
     encoder), this run's fitted featurizer and dataset config, and the pretext that trained it (None: scratch)."""
     config, extra = ctx.encoder_config(), {"pretext_config": None}
-    if encoder_name != "scratch":
+    if encoder_name == PRETRAINED:  # read from a checkpoint of ours; otherwise built from this run's config
         source = ctx.cfg.encoder_ckpt or ctx.run_dir / "encoder.pt"
         checkpoint, _ = read_bundle(source)
         config = checkpoint["encoder_config"]
@@ -104,7 +130,11 @@ def encoder_part(ctx: StageContext, encoder_name: str) -> dict[str, Any]:
     meta = dict(ctx.data.meta)
     if meta.get("cache_dir"):  # absolute: `monitor reference=<run>` reads the entry from any working directory
         meta["cache_dir"] = str(Path(meta["cache_dir"]).resolve())
-    return make_bundle(config, ctx.data.state, dataset, {"featurized": meta, **extra})
+    cfg = ctx.cfg  # the run's split, for `monitor reference=<run>` (its training rows are the reference)
+    settings = {"task": OmegaConf.to_container(cfg.task, resolve=True) if cfg.get("task") else None,
+                "val_share": cfg.val_share, "test_share": cfg.test_share, "seed": cfg.seed}  # fmt: skip
+    split = split_record(settings, state_modality(ctx.data.state))
+    return make_bundle(config, ctx.data.state, dataset, {"featurized": meta, "split": split, **extra})
 
 
 def refresh_chosen(run_dir: Path, path: Path, row: ResultRow, monitor: str) -> None:

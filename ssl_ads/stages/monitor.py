@@ -1,10 +1,11 @@
 """`ssl-ads monitor reference=<run dir|checkpoint|file> current=<file> [threshold=0.2]`: drift, gating a job.
 
-The reference is the training data: a run directory (its `model.pt`, else `encoder.pt`, and the featurized data
-that run read, from the cache), a checkpoint file (the same, for its run), or a data file (then `model=` or
-`encoder_ckpt=` names the featurizer). Prints a table (PSI per input field, OOV shares, the embedding's mean
-shift), writes `drift.json` and `drift.png`, and exits 0 when every PSI is at most `threshold` (and the embedding
-shift at most `embedding_threshold`, when set), 1 when one is above (drift), 2 for a config or data error.
+The reference is the training data: a run directory (its `model.pt`, else `encoder.pt`, and the training rows of
+the featurized data that run read, from the cache, by the run's split: `ssl_ads.use.run_split`), a checkpoint file
+(the same, for its run), or a data file (then `model=` or `encoder_ckpt=` names the featurizer). Prints a table
+(PSI per input field, OOV shares, the embedding's mean shift), writes `drift.json` and `drift.png`, and exits 0
+when every PSI is at most `threshold` (and the embedding shift at most `embedding_threshold`, when set), 1 when
+one is above (drift), 2 for a config or data error.
 """
 
 from __future__ import annotations
@@ -87,8 +88,12 @@ def _monitor(argv: list[str]) -> int:
         "reference": args.reference, "current": str(current_path), "checkpoint": str(checkpoint),
         "modality": encoder.modality, "threshold": args.threshold, "embedding_threshold": args.embedding_threshold,
         "drifted": drifted, "embedding_mean_shift": shift, "oov_share": oov, "exit_code": code,
+        "reference_rows": reference.n_rows, "reference_rows_of": reference.n_total,
         "fields": [f.as_dict() for f in fields],
     })  # fmt: skip
+    if reference.n_total is not None:
+        Console().print(f"reference: the run's {reference.n_rows:,} training rows (of {reference.n_total:,} "
+                        "featurized; validation and test rows are not compared)")  # fmt: skip
     _print(fields, args, shift, oov, drifted, embedding_drift, title)
     Console().print(f"[green]wrote[/] {out / 'drift.json'} and {plot}")
     return code

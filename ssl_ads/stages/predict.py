@@ -1,7 +1,8 @@
 """`ssl-ads predict model=<model.pt> dataset.path=<file> [out=DIR]`: score a new file with a fine-tuned model.
 
 Writes `predictions.parquet` (ids, the file's other columns for tables and texts, then `score` / `predicted` or
-`predicted` / `confidence` / `decision`) and `predict.json` (what was read, unseen values, rows set aside). Exit
+`predicted` / `confidence` / `decision`; a next-item model: `user_id`, `next_items` (original item ids, best first) and
+their `scores`) and `predict.json` (what was read, unseen values, rows set aside). Exit
 status 2 for a file that is not a model bundle or data that does not fit it, each named in one line.
 """
 
@@ -13,7 +14,8 @@ from rich.console import Console
 
 from ssl_ads.stages.use_args import output_dir, parse_args, run_command
 
-USAGE = "usage: ssl-ads predict model=<model.pt> dataset.path=<file.parquet|csv> [out=DIR] [batch_size=1024]"
+USAGE = ("usage: ssl-ads predict model=<model.pt> dataset.path=<file.parquet|csv> [out=DIR] [batch_size=N] "
+         "[top_k=N]")
 
 
 @dataclass
@@ -31,7 +33,10 @@ class PredictArgs:
     dataset: InputFile = field(default_factory=InputFile)
     # output directory (default outputs/predict/<time>/)
     out: str | None = None
-    batch_size: int = 1024
+    # scored at a time (null: the model's test loop's: 1024, or task.eval_batch_size for next-item models)
+    batch_size: int | None = None
+    # next-item models: items listed per user (null: the task's largest K)
+    top_k: int | None = None
     # rows of a table or texts read, scored and written at a time (memory stays flat in the file's size)
     chunk_rows: int = 65_536
     # where frozen sentence-model embeddings are cached
@@ -47,12 +52,19 @@ def _predict(argv: list[str]) -> int:
     from ssl_ads.errors import ConfigError
     from ssl_ads.use.input_file import existing_file
     from ssl_ads.use.predict import load_model, predict_file
+    from ssl_ads.use.ranking_model import RankingModel
 
     args = parse_args(PredictArgs, argv, USAGE)
-    if args.batch_size < 1 or args.chunk_rows < args.batch_size:
+    if args.batch_size is not None and (args.batch_size < 1 or args.chunk_rows < args.batch_size):
         raise ConfigError(f"batch_size must be >= 1 and chunk_rows >= batch_size: {args.batch_size}, {args.chunk_rows}")
+    if args.top_k is not None and args.top_k < 1:
+        raise ConfigError(f"top_k must be >= 1, got {args.top_k}")
     path = existing_file(args.dataset.path, "dataset.path")
     model = load_model(args.model, args.cache_dir)
+    if args.top_k is not None:
+        if not isinstance(model, RankingModel):
+            raise ConfigError(f"top_k applies to next-item models; {args.model} is a {model.modality} classifier")
+        model.top_k = args.top_k
     out = output_dir(args.out, "predict")
     summary = predict_file(model, path, out / "predictions.parquet", args.batch_size, args.chunk_rows,
                            args.dataset.separator)  # fmt: skip

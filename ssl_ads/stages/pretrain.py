@@ -1,8 +1,8 @@
-"""`ssl-ads pretrain`: fit an encoder with the pretext objective on train-split users only."""
+"""Pretraining: fit an encoder with the pretext objective on train-split rows only (`ssl-ads pretrain` runs it
+through `ssl_ads.stages.dispatch`, on the context the task kind's evaluator builds)."""
 
 from __future__ import annotations
 
-import logging
 import signal
 import sys
 import time
@@ -13,18 +13,14 @@ import numpy as np
 import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.utilities import rank_zero_only
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 from rich.console import Console
 from rich.table import Table
 
 from ssl_ads.data.batches import batch_loader
-from ssl_ads.data.cleaning_report import REPORT_KEY
-from ssl_ads.data.io import write_json_atomic
+from ssl_ads.encoders.bundle import safe_load, save_encoder
 from ssl_ads.errors import ConfigError
-from ssl_ads.report.tracking import finish_tracking
-from ssl_ads.stages.context import StageContext, build_context, make_trainer
-from ssl_ads.stages.encoder_bundle import safe_load, save_encoder
+from ssl_ads.stages.context import StageContext, make_trainer
 from ssl_ads.training.pretrain_module import PretrainModule
 
 
@@ -99,26 +95,6 @@ def resume_checkpoint(cfg: DictConfig, run_dir: Path) -> str | None:
         raise ConfigError(f"resume_from: no checkpoint at {last}")
     safe_load(last, "resume_from")  # a one-line error (not Lightning's traceback) when it holds more than data
     return str(last)
-
-
-def run(cfg: DictConfig) -> None:
-    from ssl_ads.stages.ranking import is_ranking, ranking_context
-
-    # A ranking task (task=next_item) pretrains on leave-one-out training windows, never on its targets.
-    if is_ranking(cfg) and cfg.pretrain_rows != "train":
-        raise ConfigError("pretrain_rows=train_val: a next-item task's validation windows end in its validation "
-                          "targets; ranking pretrains on training windows only (pretrain_rows=train)")
-    # A task that splits by group (fraud: by user) pretrains on its train groups only: build_context's split.
-    ctx = ranking_context(cfg)[0] if is_ranking(cfg) else build_context(cfg)
-    path, metrics = pretrain(ctx)
-    if rank_zero_only.rank != 0:
-        return
-    report = ctx.data.meta.get(REPORT_KEY)  # what cleaning removed before the pretext saw the data
-    outputs = {"stage": "pretrain", "encoder": str(path), "pretrain": metrics, "data_report": report}
-    write_json_atomic(ctx.run_dir / "metrics.json", outputs)
-    finish_tracking(cfg, ctx.run_dir, outputs)  # the logger group's tracked run: final metrics and outputs
-    logging.getLogger(__name__).info("encoder saved to %s", path)  # Hydra's job log: cli.log and the console
-    Console().print(summary_table(metrics))
 
 
 def summary_table(metrics: dict) -> Table:

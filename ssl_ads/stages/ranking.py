@@ -1,9 +1,11 @@
-"""Probe / finetune / pipeline for ranking tasks (`task.kind == "ranking"`, e.g. `task=next_item`).
+"""The evaluator of ranking tasks (`kind = "ranking"`, e.g. `task=next_item`): probe / finetune / pipeline.
 
 Leave-one-out replaces the user split: every user is trained on (events before its validation target),
 validated on its second-to-last event and tested on its last. Rows of the results table:
-- `*-probe`: the frozen model scores the catalogue as it is (the pretext's own head or the tied item
-  embeddings), no training at all — for `scratch` this is the random-initialisation floor;
+- `*-probe`: a zero-shot score, not a fitted probe: the frozen model scores the catalogue as it is (the
+  pretext's own head or the tied item embeddings), nothing is trained — for `scratch` this is the
+  random-initialisation floor (`Ranker.zero_shot`; the rows keep mode "probe" so stages and reports line
+  them up with the labeled tasks' probe rows);
 - `*-finetune`: the encoder trained further with the next-item loss on the training windows of a
   fraction of the users, model selection by validation NDCG.
 """
@@ -11,60 +13,78 @@ validated on its second-to-last event and tested on its last. Rows of the result
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 
 import numpy as np
 import polars as pl
 import torch
-from hydra.utils import get_class, instantiate
+from hydra.utils import instantiate
 from omegaconf import DictConfig
 from pytorch_lightning.utilities import rank_zero_only
 from rich.console import Console
 
 from ssl_ads.data.batches import batch_loader
 from ssl_ads.data.cleaning_report import REPORT_KEY, add_step, explain_shortage, short_history_step
-from ssl_ads.data.featurized import Featurized
 from ssl_ads.data.split import RowSplit, sample_fraction
+from ssl_ads.encoders.bundle import load_encoder, safe_load
 from ssl_ads.errors import ConfigError, DataError
 from ssl_ads.pretext.base import Pretext
 from ssl_ads.pretext.next_item import NextItem
 from ssl_ads.report.protocol import interval_protocol
 from ssl_ads.report.tracking import finish_tracking
 from ssl_ads.report.write_results import write_results
-from ssl_ads.stages.context import StageContext, build_context, make_trainer, selected_checkpoint
-from ssl_ads.stages.encoder_bundle import load_encoder, safe_load
-from ssl_ads.stages.evaluate import ResultRow, elapsed
+from ssl_ads.results import ResultRow, best_row_objective
+from ssl_ads.stages.context import StageContext, featurize_run, make_trainer, run_dir, selected_checkpoint
+from ssl_ads.stages.evaluate import elapsed
+from ssl_ads.stages.evaluator_base import Evaluator
+from ssl_ads.stages.model_output import save_ranking_model
+from ssl_ads.stages.pretrain import pretrain
 from ssl_ads.tasks.intervals import RESAMPLES, mean_intervals
 from ssl_ads.tasks.leave_one_out import MIN_EVENTS, LeaveOneOut, leave_one_out
 from ssl_ads.tasks.next_item import NextItemTask
 from ssl_ads.training.ranking_module import RankingModule
 
 
-def is_ranking(cfg: DictConfig) -> bool:
-    return getattr(get_class(cfg.task._target_), "kind", None) == "ranking"
+class RankingEvaluator(Evaluator):
+    """Tasks of kind "ranking" (`task=next_item`): leave-one-out, the encoder scores the whole catalogue."""
+
+    kind = "ranking"
+
+    def pretrain_context(self) -> StageContext:
+        # Pretraining reads leave-one-out training windows, never a validation or test target.
+        if self.cfg.pretrain_rows != "train":
+            raise ConfigError("pretrain_rows=train_val: a next-item task's validation windows end in its validation "
+                              "targets; ranking pretrains on training windows only (pretrain_rows=train)")
+        return ranking_context(self.cfg)[0]
+
+    def run(self, stage: str) -> float:
+        return run_ranking(self.cfg, stage)
 
 
 def ranking_context(cfg: DictConfig) -> tuple[StageContext, LeaveOneOut, NextItemTask]:
-    """Featurize, split by leave-one-out, and wrap the training windows as the context pretraining reads."""
+    """Featurize, split by leave-one-out, and make the training windows the context's data (pretraining reads
+    them): no user split is made, the windows replace the users' histories as the examples."""
     task: NextItemTask = instantiate(cfg.task)
-    ctx = build_context(cfg, cfg.encoder_ckpt)
-    lengths = ctx.data.rows.get_column("length").to_numpy()
+    users, _ = featurize_run(cfg, cfg.encoder_ckpt)
+    lengths = users.rows.get_column("length").to_numpy()
     short = int((lengths < MIN_EVENTS).sum())
     if short == len(lengths):  # name the cleaning step behind it, if one removed events
         outcome = f"no user has {MIN_EVENTS} or more events; leave-one-out needs that many"
-        raise DataError(f"{ctx.data.source}: {explain_shortage(ctx.data.meta.get(REPORT_KEY), outcome)}")
-    add_step(ctx.data.meta, short_history_step(short, MIN_EVENTS), show=rank_zero_only.rank == 0)
-    loo = leave_one_out(ctx.arrays, lengths, task.window, task.stride, ctx.data.source)
+        raise DataError(f"{users.source}: {explain_shortage(users.meta.get(REPORT_KEY), outcome)}")
+    add_step(users.meta, short_history_step(short, MIN_EVENTS), show=rank_zero_only.rank == 0)
+    loo = leave_one_out(users.inputs, lengths, task.window, task.stride, users.source)
     arrays, train_rows, val_rows = loo.pretrain_arrays()
-    data = Featurized(
+    split = RowSplit(train=train_rows, val=val_rows, test=np.array([], dtype=np.int64))
+    windows = dataclasses.replace(  # same featurizer state and data report; windows of `window + 1` events
+        users,
         inputs=arrays,
         rows=pl.DataFrame({"user_row": np.concatenate([loo.train_user, loo.users])}),
-        encoder_kwargs={**ctx.data.encoder_kwargs, "max_len": task.window + 1},
-        state=ctx.data.state,
-        meta={**ctx.data.meta, "window": task.window},
+        encoder_kwargs={**users.encoder_kwargs, "max_len": task.window + 1},
+        meta={**users.meta, "window": task.window},
+        split=split,
     )
-    split = RowSplit(train=train_rows, val=val_rows, test=np.array([], dtype=np.int64))
-    return StageContext(cfg=cfg, run_dir=ctx.run_dir, data=data, split=split), loo, task
+    return StageContext(cfg=cfg, run_dir=run_dir(), data=windows, split=split), loo, task
 
 
 class Ranker:
@@ -82,7 +102,7 @@ class Ranker:
             encoder, loss_pretext, score_pretext, self.task.ks, self.task.exclude_seen, loop.lr, loop.weight_decay
         )
 
-    def probe(self, encoder, encoder_name: str, pretext: Pretext | None) -> list[ResultRow]:
+    def zero_shot(self, encoder, encoder_name: str, pretext: Pretext | None) -> list[ResultRow]:
         """The frozen model, scored as it is (no training)."""
         started = time.perf_counter()
         module = self._module(encoder, None, pretext).eval()
@@ -129,6 +149,8 @@ class Ranker:
             chosen_items = self.loo.train["items"][windows]
             n_targets = int(((chosen_items[:, :-1] != 0) & (chosen_items[:, 1:] != 0)).sum())
             rows.append(self._row(encoder_name, "finetune", fraction, n_targets, metrics, elapsed(started), module))
+            proto = ranking_protocol(cfg, self.ctx, self.loo, self.task)  # model.pt by model_output's rule
+            save_ranking_model(self.ctx, module.encoder, rows[-1], self.task, proto)
         return rows
 
 
@@ -156,8 +178,6 @@ def _loaded_encoder(cfg: DictConfig, task: NextItemTask):
 
 def run_ranking(cfg: DictConfig, stage: str) -> float:
     """`stage` is probe, finetune or pipeline, as for the labeled tasks; returns the sweep objective."""
-    from ssl_ads.stages.pretrain import pretrain
-
     ctx, loo, task = ranking_context(cfg)
     ranker = Ranker(ctx, loo, task)
     fractions = list(cfg.label_fractions)
@@ -176,24 +196,19 @@ def run_ranking(cfg: DictConfig, stage: str) -> float:
     if stage == "pipeline" or pretrained is None:
         scratch = ctx.fresh_encoder()
         if stage in ("pipeline", "probe"):
-            rows += ranker.probe(scratch, "scratch", None)
+            rows += ranker.zero_shot(scratch, "scratch", None)
         if stage in ("pipeline", "finetune"):
             rows += ranker.finetune(scratch, "scratch", fractions)
     if pretrained is not None:
         if stage in ("pipeline", "probe"):
-            rows += ranker.probe(pretrained, "pretrained", head)
+            rows += ranker.zero_shot(pretrained, "pretrained", head)
         if stage in ("pipeline", "finetune"):
             rows += ranker.finetune(pretrained, "pretrained", fractions)
     proto = ranking_protocol(cfg, ctx, loo, task)
     report = ctx.data.meta.get(REPORT_KEY)
     write_results(ctx.run_dir, stage, rows, proto, task.primary_metric, pretrain_info, data_report=report)
     finish_tracking(cfg, ctx.run_dir)
-    return sweep_objective(rows, task.primary_metric)
-
-
-def sweep_objective(rows: list[ResultRow], metric: str) -> float:
-    """Validation (never test) primary metric of the best row, for Hydra sweepers to maximise."""
-    return max((r.metrics[f"val_{metric}"] for r in rows), default=float("nan"))
+    return best_row_objective(rows, task.primary_metric)
 
 
 def ranking_protocol(cfg: DictConfig, ctx: StageContext, loo: LeaveOneOut, task: NextItemTask) -> dict:

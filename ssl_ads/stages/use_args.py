@@ -63,7 +63,7 @@ def run_command(body: Callable[[list[str]], int], argv: list[str], usage: str) -
     if any(a in ("-h", "--help") for a in argv):
         print(usage)
         return 0
-    from ssl_ads.cli import quiet_libraries, report_error
+    from ssl_ads.terminal import quiet_libraries, report_error
 
     quiet_libraries()
     try:

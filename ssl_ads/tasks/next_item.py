@@ -1,16 +1,17 @@
 """`task=next_item`: full-catalogue next-item ranking with leave-one-out (the standard SASRec protocol).
 
 Not a labeled head on a user representation: the model scores every catalogue item after each
-history. `kind = "ranking"` routes the probe / finetune / pipeline stages to `ssl_ads.stages.ranking`.
+history. `kind = "ranking"` makes the ranking evaluator (`ssl_ads.stages.ranking`) run it
+(`ssl_ads.stages.evaluators`); it has no head, labels or loss of its own, so it is a `Task`, not a
+`LabeledTask`.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from torch import nn
-
 from ssl_ads.config.ranges import OneOfKey, Range
+from ssl_ads.errors import ConfigError
 from ssl_ads.tasks.base import Task
 from ssl_ads.tasks.ranking_metrics import DEFAULT_KS
 
@@ -35,14 +36,12 @@ class NextItemTask(Task):
         self.stride = stride or window
         self.ks = sorted(ks or DEFAULT_KS)
         if primary_k not in self.ks:
-            raise ValueError(f"task.primary_k ({primary_k}) must be one of task.ks {self.ks}")
+            raise ConfigError(f"task.primary_k ({primary_k}) must be one of task.ks {self.ks}")
         self.primary_metric = f"ndcg@{primary_k}"
         self.exclude_seen = exclude_seen
         self.negatives = negatives
         self.num_negatives = num_negatives
         self.eval_batch_size = eval_batch_size
         self.label = "next_item"
+        self.metric_names = tuple(f"{name}@{k}" for name in ("hr", "ndcg", "mrr") for k in self.ks)
 
-    def make_head(self, dim: int) -> nn.Module:
-        """No head of its own: items are scored by the encoder's tied item embeddings (or the pretext's head)."""
-        return nn.Identity()

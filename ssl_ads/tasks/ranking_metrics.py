@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ssl_ads.encoders.sequence_base import OOV_ID, PAD_ID
+from ssl_ads.data.vocab_ids import OOV_ID, PAD_ID
 
 DEFAULT_KS = (5, 10, 20)
 

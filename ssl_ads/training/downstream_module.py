@@ -1,8 +1,8 @@
 """LightningModule for a downstream task: encoder (frozen features or fine-tuned) + the task's head.
 
-Options (from the task config): a wide & deep head that also reads the featurized inputs (`WideInputs`),
-a smaller learning rate for the encoder than for the head, and a first few epochs with the encoder frozen
-(the head settles on the pretrained features before they move).
+Options (the recipe: `wide_head`, `finetune.*`): a wide & deep head that also reads the featurized inputs
+(`WideInputs`), a smaller learning rate for the encoder than for the head, and a first few epochs with the
+encoder frozen (the head settles on the pretrained features before they move).
 """
 
 from __future__ import annotations
@@ -14,20 +14,16 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 
-from ssl_ads.tasks.base import Task
+from ssl_ads.encoders.base import Encoder
+from ssl_ads.tasks.base import LabeledTask
 
 
-def head_features(encoder: nn.Module, batch: dict[str, Tensor]) -> Tensor:
-    """What a downstream head reads from an encoder: its `features()` if it has them, else its embedding."""
-    features = getattr(encoder, "features", None)
-    return features(batch) if features is not None else encoder.embed(batch)
+def head_features(encoder: Encoder, batch: dict[str, Tensor]) -> Tensor:
+    """What a downstream head reads from an encoder (`Encoder.features`)."""
+    return encoder.features(batch)
 
 
-def head_feature_dim(encoder: nn.Module) -> int:
-    return getattr(encoder, "feature_dim", encoder.dim)
-
-
-class FeatureInput(nn.Module):
+class FeatureInput(Encoder):
     """Stands in for the encoder when the probe trains on features embedded once beforehand."""
 
     def __init__(self, dim: int) -> None:
@@ -76,8 +72,8 @@ def gathered(module: pl.LightningModule, values: Tensor) -> Tensor:
 class DownstreamModule(pl.LightningModule):
     def __init__(
         self,
-        encoder: nn.Module,
-        task: Task,
+        encoder: Encoder,
+        task: LabeledTask,
         lr: float,
         weight_decay: float,
         wide: WideInputs | None = None,
@@ -88,7 +84,7 @@ class DownstreamModule(pl.LightningModule):
         self.encoder = encoder
         self.task = task
         self.wide = wide
-        self.head = task.make_head(head_feature_dim(encoder) + (wide.dim if wide is not None else 0))
+        self.head = task.make_head(encoder.feature_dim + (wide.dim if wide is not None else 0))
         self.lr = lr
         self.weight_decay = weight_decay
         self.encoder_lr_scale = encoder_lr_scale

@@ -21,14 +21,14 @@ from sklearn.model_selection import StratifiedKFold
 from torch import Tensor, nn
 
 from ssl_ads.errors import DataError
-from ssl_ads.tasks.base import Task
+from ssl_ads.tasks.base import LabeledTask
 
 # Penalty `l2 / 2 * ||W||^2` added to the mean training loss (the bias is not penalised).
 L2_GRID = tuple(float(10.0**e) for e in np.arange(3.0, -4.01, -0.5))
 
 
 def regularisation_path(
-    task: Task, x: Tensor, y: Tensor, l2_grid: tuple[float, ...], max_iter: int = 100
+    task: LabeledTask, x: Tensor, y: Tensor, l2_grid: tuple[float, ...], max_iter: int = 100
 ) -> Iterator[tuple[float, nn.Module]]:
     """Yields `(l2, head)` from the strongest strength to the weakest; each fit starts at the previous optimum
     (the head is the same module, updated in place: copy it to keep one)."""
@@ -50,7 +50,7 @@ def regularisation_path(
 
 
 def fit_l2_probe(
-    task: Task,
+    task: LabeledTask,
     features: np.ndarray,
     labels: np.ndarray,
     train_rows: np.ndarray,
@@ -71,7 +71,7 @@ def fit_l2_probe(
 
 
 def fit_l2_probe_cv(
-    task: Task,
+    task: LabeledTask,
     features: np.ndarray,
     labels: np.ndarray,
     rows: np.ndarray,
@@ -87,7 +87,7 @@ def fit_l2_probe_cv(
     classes = len(np.unique(y_all))
     if folds < 2 or len(rows) < folds or classes < 2:
         raise DataError(
-            f"task.probe_cv_folds={folds}: cross-validation needs >= 2 folds, at least that many labeled rows and "
+            f"probe.cv_folds={folds}: cross-validation needs >= 2 folds, at least that many labeled rows and "
             f"two classes ({len(rows)} rows, {classes} class)"
         )
     grid = tuple(sorted(l2_grid, reverse=True))
@@ -114,13 +114,13 @@ def fit_l2_probe_cv(
     return head, best, scores[best][task.primary_metric], scores[best]
 
 
-def score_head(task: Task, head: nn.Module, x: Tensor, y: Tensor) -> dict[str, float]:
+def score_head(task: LabeledTask, head: nn.Module, x: Tensor, y: Tensor) -> dict[str, float]:
     """Every metric of the task for the head's predictions on `x`."""
     with torch.no_grad():
         return _score_logits(task, head(x), y)
 
 
-def _score_logits(task: Task, logits: Tensor, y: Tensor) -> dict[str, float]:
+def _score_logits(task: LabeledTask, logits: Tensor, y: Tensor) -> dict[str, float]:
     metrics = task.metrics()
     metrics.update(task.predictions(logits), y.long())
     return {k: float(v) for k, v in metrics.compute().items()}

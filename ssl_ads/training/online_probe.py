@@ -15,7 +15,7 @@ import torch
 from sklearn.linear_model import LogisticRegression
 
 from ssl_ads.data.batches import batch_loader
-from ssl_ads.tasks.base import Task
+from ssl_ads.tasks.base import LabeledTask
 
 
 class OnlineLinearProbe(pl.Callback):
@@ -27,7 +27,7 @@ class OnlineLinearProbe(pl.Callback):
         fit_rows: np.ndarray,
         eval_rows: np.ndarray,
         labels: np.ndarray,
-        task: Task,
+        task: LabeledTask,
         every_n_steps: int,
         batch_size: int = 512,
     ) -> None:

@@ -44,7 +44,7 @@ def best_f1_threshold(scores: np.ndarray, labels: np.ndarray) -> tuple[float, fl
 
 def choose_decision(task: Any, predictions: torch.Tensor, labels: np.ndarray) -> dict[str, Any]:
     """The decision rule of one fitted model, from its predictions on the validation rows (plain values)."""
-    if hasattr(task, "gate_threshold"):
+    if task.gate_threshold is not None:
         return {
             "kind": "gate",
             "threshold": float(task.gate_threshold),

@@ -1,7 +1,8 @@
 """The two sides `monitor` compares, as featurized inputs: a run's own training data, or a file, through one featurizer.
 
-A run's side is its cached featurized arrays (the entry its checkpoint records, verified by its manifest) — the
-data the encoder and head were fitted and evaluated on. A file is featurized with the checkpoint's state exactly
+A run's side is the training rows of its cached featurized arrays (the entry its checkpoint records, verified by
+its manifest; the rows of the run's split, `run_split`) — the data the encoder and head were fitted on, not the
+validation and test rows. A file is featurized with the checkpoint's state exactly
 as `predict` and `embed` do (`ssl_ads.use.featurize`), so both sides speak the same ids.
 """
 
@@ -26,7 +27,8 @@ from ssl_ads.use.drift import FieldDrift, categorical_drift, numeric_drift
 from ssl_ads.use.encoder import TrainedEncoder
 from ssl_ads.use.featurize import Counts, sequence_chunks, tabular_chunks, text_chunks
 from ssl_ads.use.input_file import file_columns, scan_file
-from ssl_ads.use.predict import check_schema
+from ssl_ads.use.run_split import recorded_split, training_rows
+from ssl_ads.use.schema_check import check_schema
 
 CHUNK = 65_536
 
@@ -38,6 +40,8 @@ class Side:
     name: str
     inputs: dict[str, np.ndarray]
     rows: pl.DataFrame | None = None
+    n_rows: int | None = None  # rows compared (a run: its training rows)
+    n_total: int | None = None  # rows the run's featurized data holds (train, validation and test)
 
 
 def run_side(encoder: TrainedEncoder, name: str) -> Side:
@@ -53,7 +57,10 @@ def run_side(encoder: TrainedEncoder, name: str) -> Side:
         )
     loader = {"tabular": tabular_features, "sequence": sequence_features, "text": text_features}[encoder.modality]
     data = loader.load_arrays(directory)
-    return Side(name, dict(data.inputs), data.rows if encoder.modality == "text" else None)
+    split = recorded_split(encoder.bundle, encoder.path, encoder.modality, f"reference {name}")
+    train = training_rows(split, data.rows, data.source)  # the rows the encoder and head were fitted on
+    inputs = {key: np.asarray(values[train]) for key, values in data.inputs.items()}
+    return Side(name, inputs, data.rows[train] if encoder.modality == "text" else None, len(train), data.rows.height)
 
 
 def cached_entry(encoder: TrainedEncoder) -> Path:
@@ -156,10 +163,9 @@ def embeddings(encoder: TrainedEncoder, side: Side, rows: int, seed: int, batch_
     n = len(next(iter(side.inputs.values())))
     chosen = np.sort(np.random.default_rng(seed).choice(n, size=min(rows, n), replace=False))
     inputs: dict[str, Any] = {k: np.asarray(v[chosen]) for k, v in side.inputs.items()}
-    hook = getattr(encoder.module, "prepare_inputs", None)
-    if hook is not None:  # cached sentence embeddings of these texts; a loaded encoder never refits
-        rows_frame = side.rows[chosen] if side.rows is not None else pl.DataFrame()
-        inputs |= hook(Featurized(inputs, rows_frame, {}, encoder.state), encoder.cache_dir, None)
+    # cached sentence embeddings of these texts; a loaded encoder never refits
+    rows_frame = side.rows[chosen] if side.rows is not None else pl.DataFrame()
+    inputs |= encoder.module.prepare_inputs(Featurized(inputs, rows_frame, {}, encoder.state), encoder.cache_dir, None)
     batches = ArrayBatches(inputs, np.arange(len(chosen)))
     encoder.module.eval()
     with torch.inference_mode():

@@ -6,6 +6,7 @@ are the pipeline's probe features (`head_features`, the frozen encoder in eval m
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -13,16 +14,15 @@ from typing import Any
 import numpy as np
 import polars as pl
 import torch
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import nn
 
 from ssl_ads.data.batches import ArrayBatches
 from ssl_ads.data.featurized import Dataset, Featurized
-from ssl_ads.errors import ConfigError
-from ssl_ads.stages.encoder_bundle import check_matches
-from ssl_ads.stages.encoder_bundle import load_encoder as load_bundle
-from ssl_ads.training.downstream_module import head_feature_dim, head_features
+from ssl_ads.encoders.bundle import check_matches
+from ssl_ads.encoders.bundle import load_encoder as load_bundle
+from ssl_ads.errors import ConfigError, DataError
+from ssl_ads.progress import progress as progress_bar
+from ssl_ads.training.downstream_module import head_features
 from ssl_ads.use.featurize import Chunk, Chunks, Counts, Frame, sequence_chunks, tabular_chunks, text_chunks
 
 # What one embedded row is, by modality (also the output file's name in the `embed` stage).
@@ -56,7 +56,7 @@ class TrainedEncoder:
     @property
     def dim(self) -> int:
         """Width of the `embedding` column."""
-        return int(head_feature_dim(self.module))
+        return int(self.module.feature_dim)
 
     @property
     def state(self) -> dict[str, Any]:
@@ -128,21 +128,17 @@ class TrainedEncoder:
         if not progress:
             yield from (self._embed_chunk(chunk) for chunk in chunks.batches)
             return
-        columns = (TextColumn("embedding {task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-        with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-            task = bar.add_task(self.entity, total=chunks.total)
+        with progress_bar(f"embedding {self.entity}", total=chunks.total) as bar:
             for chunk in chunks.batches:
                 yield self._embed_chunk(chunk)
-                bar.advance(task, chunk.ids.height)
+                bar.advance(chunk.ids.height)
 
     def _embed_chunk(self, chunk: Chunk) -> pl.DataFrame:
         """What `embed_all` computes for these rows: the encoder's `prepare_inputs` hook (cached sentence
         embeddings...), then `head_features` in eval mode without gradients."""
         inputs = dict(chunk.inputs)
-        hook = getattr(self.module, "prepare_inputs", None)
-        if hook is not None:
-            rows = chunk.rows if chunk.rows is not None else chunk.ids
-            inputs |= hook(Featurized(inputs, rows, {}, self.state), self.cache_dir, None)
+        rows = chunk.rows if chunk.rows is not None else chunk.ids
+        inputs |= self.module.prepare_inputs(Featurized(inputs, rows, {}, self.state), self.cache_dir, None)
         positions = np.arange(chunk.ids.height)
         batch = ArrayBatches(inputs, positions)[positions]
         with torch.inference_mode():
@@ -162,5 +158,11 @@ def load_encoder(path: str | Path, cache_dir: str | Path = ".ssl_ads_cache") -> 
 
     `cache_dir` holds what an encoder computes once per text (frozen sentence-model embeddings).
     """
+    path = Path(path)
+    if path.is_file() and not zipfile.is_zipfile(path):  # torch.save writes a zip archive: random bytes, text, a
+        raise DataError(  # plain pickle are refused before any unpickling
+            f"encoder_ckpt: {path} is not a torch checkpoint (expected the encoder.pt or model.pt written by ssl-ads, "
+            "or a pretraining .ckpt)"
+        )
     module, bundle = load_bundle(path)
-    return TrainedEncoder(module, bundle, Path(path), Path(cache_dir))
+    return TrainedEncoder(module, bundle, path, Path(cache_dir))

@@ -18,14 +18,15 @@ import numpy as np
 import polars as pl
 
 from ssl_ads.data.sequence_features import left_pad
-from ssl_ads.data.tabular_features import OOV_ID as TABULAR_OOV
 from ssl_ads.data.tabular_features import transform
 from ssl_ads.data.text_tokenizer import UNK_ID, encode_texts, tokenizer_from_json
-from ssl_ads.encoders.sequence_base import OOV_ID as ITEM_OOV
+from ssl_ads.data.vocab_ids import OOV_ID as ITEM_OOV
+from ssl_ads.data.vocab_ids import OOV_ID as TABULAR_OOV
 from ssl_ads.errors import DataError
 
 Frame = pl.DataFrame | pl.LazyFrame
 UNSEEN_SIDE_ID = 0  # side fields have no OOV slot: an unseen value reads as padding (its embedding is zero)
+EVENTS_PER_PASS = 1 << 20  # events of a sequence file held at once (their users' featurized tails beside them)
 
 
 @dataclass
@@ -81,12 +82,18 @@ def _cast_like(column: str, dtype: pl.DataType) -> pl.Expr:
 
 def sequence_chunks(
     events: Frame, state: dict[str, Any], side_fields: list[str], max_len: int, batch_size: int, counts: Counts,
-    where: str,
+    where: str, events_per_pass: int = EVENTS_PER_PASS,
 ) -> Chunks:  # fmt: skip
     """Users' most recent `max_len` events as left-padded item ids (and side-field ids), `batch_size` users a batch.
 
     As `sequence_features.build_arrays`: events sorted by (user, time), stably, the tail of each user's history,
     users in id order. Items outside `item_vocab` are the OOV id; side values outside their vocabulary, padding.
+
+    Memory: a user's events may lie anywhere in the file, so the events are read in passes over ranges of user ids
+    (one lazy scan each, filtered while reading) of about `events_per_pass` events; a pass ends on a multiple of
+    `batch_size` users, so batches are the same as in one pass. What stays in memory is one pass's events and
+    the per-user event counts (one row per user), never the whole file. Counts of unseen values and truncated
+    events grow as the batches are read.
     """
     required = ["user_id", "item_id", "timestamp", *side_fields]
     require_columns(_columns(events), required, where, ", ".join(required))
@@ -96,10 +103,50 @@ def sequence_chunks(
         raise DataError(f"the encoder's featurizer state has no vocabulary for side field(s) {', '.join(lacking)}")
     side_vocabs = {name: pl.DataFrame(state["side_vocabs"][name]) for name in side_fields}
     lazy = events.lazy().select(required)
-    n_null_users = lazy.select(pl.col("user_id").is_null().sum()).collect().item()
+    per_user = lazy.group_by("user_id").agg(pl.len().alias("n")).sort("user_id", nulls_last=True).collect()
+    n_null_users = int(per_user.filter(pl.col("user_id").is_null()).get_column("n").sum())
     if n_null_users:
-        counts.set_aside["events without user_id"] = int(n_null_users)
-    lazy = lazy.filter(pl.col("user_id").is_not_null()).with_columns(
+        counts.set_aside["events without user_id"] = n_null_users
+    per_user = per_user.filter(pl.col("user_id").is_not_null())
+    counts.entities += per_user.height
+    bounds = user_passes(per_user.get_column("n").to_numpy(), batch_size, events_per_pass)
+    users = per_user.get_column("user_id")
+
+    def batches() -> Iterator[Chunk]:
+        for first, last in bounds:
+            in_range = pl.col("user_id").is_between(users[first], users[last - 1])
+            tails = _tails(lazy.filter(in_range), vocab, side_vocabs, max_len, counts)
+            for start in range(0, tails.height, batch_size):
+                part = tails.slice(start, batch_size)
+                lengths = part.get_column("idx").list.len().to_numpy().astype(np.int32)
+                inputs = {"items": left_pad(part.get_column("idx"), lengths, max_len)}
+                inputs |= {n: left_pad(part.get_column(f"{n}_idx"), lengths, max_len) for n in side_fields}
+                yield Chunk(ids=part.select("user_id"), inputs=inputs)
+
+    return Chunks(per_user.height, batches())
+
+
+def user_passes(events_per_user: np.ndarray, batch_size: int, events_per_pass: int) -> list[tuple[int, int]]:
+    """`[first, last)` user positions of each pass: whole batches of users, about `events_per_pass` events a pass
+    (at least one batch, however many events it holds)."""
+    n = len(events_per_user)
+    cuts = np.r_[np.arange(0, n, batch_size), n]  # batch boundaries
+    done = np.r_[0, np.cumsum(events_per_user)][cuts]  # events before each boundary
+    bounds, first = [], 0
+    while first < len(cuts) - 1:
+        # the furthest boundary within budget, at least one batch further
+        last = max(first + 1, int(np.searchsorted(done, done[first] + events_per_pass, side="right")) - 1)
+        bounds.append((int(cuts[first]), int(cuts[last])))
+        first = last
+    return bounds
+
+
+def _tails(
+    lazy: pl.LazyFrame, vocab: pl.DataFrame, side_vocabs: dict[str, pl.DataFrame], max_len: int, counts: Counts
+) -> pl.DataFrame:
+    """One pass: events mapped to vocabulary ids (unseen counted), each user's last `max_len`, users in id order."""
+    side_fields = list(side_vocabs)
+    lazy = lazy.with_columns(
         _cast_like("item_id", vocab.schema["item_id"]),
         *[_cast_like(name, side_vocabs[name].schema[name]) for name in side_fields],
     )
@@ -119,18 +166,8 @@ def sequence_chunks(
         .agg(pl.col(c).tail(max_len).alias(c) for c in idx_columns)
         .sort("user_id")
     )
-    counts.entities += tails.height
     counts.truncated += mapped.height - int(tails.get_column("idx").list.len().sum())
-
-    def batches() -> Iterator[Chunk]:
-        for start in range(0, tails.height, batch_size):
-            part = tails.slice(start, batch_size)
-            lengths = part.get_column("idx").list.len().to_numpy().astype(np.int32)
-            inputs = {"items": left_pad(part.get_column("idx"), lengths, max_len)}
-            inputs |= {n: left_pad(part.get_column(f"{n}_idx"), lengths, max_len) for n in side_fields}
-            yield Chunk(ids=part.select("user_id"), inputs=inputs)
-
-    return Chunks(tails.height, batches())
+    return tails
 
 
 def tabular_chunks(

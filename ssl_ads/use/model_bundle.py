@@ -1,6 +1,6 @@
 """The fine-tuned model bundle, `model.pt`: encoder + task head + featurizer state + decision rule + its metrics.
 
-It is an encoder bundle (`ssl_ads.stages.encoder_bundle`: `format`, `encoder_config`, `data_state`,
+It is an encoder bundle (`ssl_ads.encoders.bundle`: `format`, `encoder_config`, `data_state`,
 `dataset_config`, the encoder's `state_dict`) with the downstream parts beside it, so `encoder_ckpt=model.pt`
 reuses the fine-tuned encoder and `predict` / `export` rebuild the whole scorer. Like `encoder.pt` it holds
 tensors and plain containers only and is read with `weights_only=True`; the encoder class comes from the encoder
@@ -18,11 +18,11 @@ import torch
 from torch import Tensor, nn
 
 from ssl_ads.data.io import save_atomic
+from ssl_ads.encoders.bundle import BUNDLE_FORMAT, build_encoder, plain, safe_load
 from ssl_ads.errors import DataError, SslAdsError
-from ssl_ads.stages.encoder_bundle import BUNDLE_FORMAT, build_encoder, plain, safe_load
-from ssl_ads.tasks.base import Task
+from ssl_ads.tasks.base import LabeledTask
 from ssl_ads.tasks.registry import TASK_TARGETS, build_task, is_known_task
-from ssl_ads.training.downstream_module import WideInputs, head_feature_dim, head_features
+from ssl_ads.training.downstream_module import WideInputs, head_features
 
 MODEL_KIND = "finetuned_model"
 MODEL_FORMAT = 1
@@ -51,7 +51,7 @@ def model_payload(
     encoder: nn.Module,
     head: nn.Module,
     task_config: dict[str, Any],
-    task: Task,
+    task: LabeledTask,
     wide: dict[str, Any] | None,
     decision: dict[str, Any],
     selection: dict[str, Any],
@@ -118,9 +118,12 @@ def read_model(path: str | Path, what: str = "model") -> dict[str, Any]:
     return payload
 
 
-def build_model(path: str | Path, bundle: dict[str, Any], what: str = "model") -> tuple[ScoringModel, Task]:
+def build_model(path: str | Path, bundle: dict[str, Any], what: str = "model") -> tuple[ScoringModel, LabeledTask]:
     """The scorer and its task, rebuilt from allowlisted classes and the bundle's plain values, in eval mode."""
     path = Path(path)
+    if (bundle.get("decision") or {}).get("kind") == "top_k":  # `ranking_model`: no head to rebuild or export
+        raise DataError(f"{what}: {path} is a next-item ranking model (no task head): predict reads it; export its "
+                        f"encoder with encoder_ckpt={path}")  # fmt: skip
     encoder = build_encoder(path, bundle["encoder_config"])
     target = bundle["task_config"].get("_target_") if isinstance(bundle["task_config"], dict) else None
     if not is_known_task(target):
@@ -132,12 +135,17 @@ def build_model(path: str | Path, bundle: dict[str, Any], what: str = "model") -
         raise DataError(f"{what}: {path}: its task config does not fit {target.rsplit('.', 1)[-1]} ({err})") from err
     wide_spec = bundle.get("wide")
     wide = WideInputs(wide_spec["cardinalities"], wide_spec["num_numeric"]) if wide_spec else None
-    head = task.make_head(head_feature_dim(encoder) + (wide.dim if wide is not None else 0))
+    head = task.make_head(encoder.feature_dim + (wide.dim if wide is not None else 0))
     model = ScoringModel(encoder, head, wide)
     for part, state in ((encoder, bundle["state_dict"]), (head, bundle["head_state_dict"])):
-        try:
-            part.load_state_dict(state)
-        except (RuntimeError, TypeError, AttributeError) as err:
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise DataError(f"{what}: the weights in {path} do not fit {type(part).__name__} ({first})") from err
+        load_weights(part, state, path, what)
     return model.eval(), task
+
+
+def load_weights(part: nn.Module, state: dict[str, Tensor], path: Path, what: str) -> None:
+    """`part.load_state_dict(state)`, or a one-line DataError naming the file and the module."""
+    try:
+        part.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DataError(f"{what}: the weights in {path} do not fit {type(part).__name__} ({first})") from err

@@ -14,7 +14,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ssl_ads.stages.encoder_bundle import dataset_label
+from ssl_ads.encoders.bundle import dataset_label
 from ssl_ads.use.export import ExportResult, InputSpec
 
 LIBRARIES = ("ssl-ads", "torch", "pytorch-lightning", "torchmetrics", "polars", "numpy", "onnx", "onnxruntime")

@@ -20,17 +20,18 @@ import torch
 from ssl_ads.data.batches import ArrayBatches
 from ssl_ads.data.featurized import Featurized
 from ssl_ads.errors import ConfigError, DataError
-from ssl_ads.stages.encoder_bundle import dataset_label
+from ssl_ads.progress import progress
 from ssl_ads.use.decision import decision_columns
 from ssl_ads.use.encoder import TrainedEncoder
 from ssl_ads.use.featurize import Chunk, Chunks, Counts, Frame, sequence_chunks, tabular_chunks, text_chunks
 from ssl_ads.use.input_file import file_columns, iter_chunks, scan_file
 from ssl_ads.use.model_bundle import ScoringModel, build_model, read_model
+from ssl_ads.use.ranking_model import RankingModel, is_ranking, load_ranking_model
+from ssl_ads.use.schema_check import check_schema
 
 BATCH_SIZE = 1024  # the test loop's batch size: the same rows meet in the same batches as in evaluation
 FEATURIZE_ROWS = 16 * BATCH_SIZE  # rows featurized per call: one polars query per block, not per batch
 CHUNK_ROWS = 64 * BATCH_SIZE  # rows of a table / texts read, scored and written at a time (memory: about 100 MB)
-EVENT_COLUMNS = ("user_id", "item_id", "timestamp")
 
 
 class FineTunedModel:
@@ -112,10 +113,10 @@ class FineTunedModel:
 
     def _score(self, chunk: Chunk, batch_size: int) -> pl.DataFrame:
         inputs = dict(chunk.inputs)
-        hook = getattr(self.scorer.encoder, "prepare_inputs", None)
-        if hook is not None:  # cached sentence embeddings...; a loaded encoder never refits (BagOfWords.fitted)
-            rows = chunk.rows if chunk.rows is not None else chunk.ids
-            inputs |= hook(Featurized(inputs, rows, {}, self.features.state), self.cache_dir, None)
+        # cached sentence embeddings...; a loaded encoder never refits (BagOfWords.fitted)
+        rows = chunk.rows if chunk.rows is not None else chunk.ids
+        data = Featurized(inputs, rows, {}, self.features.state)
+        inputs |= self.scorer.encoder.prepare_inputs(data, self.cache_dir, None)
         rows, n = ArrayBatches(inputs, np.arange(chunk.ids.height)), chunk.ids.height
         with torch.inference_mode():
             parts = [self.task.predictions(self.scorer(rows[np.arange(s, min(s + batch_size, n))]))
@@ -125,51 +126,24 @@ class FineTunedModel:
         return chunk.ids.with_columns(decision_columns(self.decision, predictions, classes))
 
 
-def check_schema(
-    columns: list[str], required: list[str], modality: str, bundle: dict[str, Any], path: Path, where: str, kind: str
-) -> None:
-    """One line when a frame cannot be read by a `kind` ("model", "checkpoint"): data of another modality (named),
-    or the training schema's missing columns (named), with the dataset the checkpoint was trained on."""
-    missing = [c for c in required if c not in columns]
-    if not missing:
-        return
-    guessed = data_modality(columns)
-    trained_on = dataset_label(bundle["dataset_config"].get("_target_"))
-    if guessed is not None and guessed != modality:
-        raise DataError(
-            f"{where}: holds {guessed} data ({', '.join(columns[:8])}) but {path} is a {modality} {kind} "
-            f"(dataset {trained_on}); it reads columns {', '.join(required)}"
-        )
-    raise DataError(
-        f"{where}: lacks column(s) {', '.join(missing)} of the {kind}'s training schema (dataset {trained_on}: "
-        f"{', '.join(required)}); it has {', '.join(columns) or 'no columns'}"
-    )
-
-
-def data_modality(columns: list[str]) -> str | None:
-    """Which modality a frame's columns look like (events, copy), when it is clear; None otherwise."""
-    if set(EVENT_COLUMNS) <= set(columns):
-        return "sequence"
-    if "text" in columns and len(columns) <= 4:
-        return "text"
-    return None
-
-
-def load_model(path: str | Path, cache_dir: str | Path = ".ssl_ads_cache") -> FineTunedModel:
+def load_model(path: str | Path, cache_dir: str | Path = ".ssl_ads_cache") -> FineTunedModel | RankingModel:
     """A fine-tuned model from `model.pt`, read as data only (`weights_only=True`, allowlisted classes).
 
     `cache_dir` holds what an encoder computes once per text (frozen sentence-model embeddings).
     """
     bundle = read_model(path)
+    if is_ranking(bundle):  # next-item: top-k items per user (`ranking_model`)
+        return load_ranking_model(Path(path), bundle, Path(cache_dir))
     scorer, task = build_model(path, bundle)
     return FineTunedModel(scorer, task, bundle, Path(path), Path(cache_dir))
 
 
 def predict_file(
-    model: FineTunedModel, path: Path, out: Path, batch_size: int = BATCH_SIZE, chunk_rows: int = CHUNK_ROWS,
-    separator: str = ",",
+    model: FineTunedModel | RankingModel, path: Path, out: Path, batch_size: int | None = None,
+    chunk_rows: int = CHUNK_ROWS, separator: str = ",",
 ) -> dict[str, Any]:  # fmt: skip
-    """Score a parquet / CSV file into `out` (parquet), streaming tables and texts `chunk_rows` rows at a time.
+    """Score a parquet / CSV file into `out` (parquet), streaming tables and texts `chunk_rows` rows at a time
+    (events: users a block at a time, `featurize.sequence_chunks`). `batch_size` None: the model's test loop's.
 
     Returns a summary: rows read, entities scored, unseen values, rows set aside, seconds.
     """
@@ -182,7 +156,8 @@ def predict_file(
     writer: pq.ParquetWriter | None = None
     try:
         for frame in _frames(model, path, chunk_rows, separator):
-            parts = list(model.predict_batches(frame, batch_size, where))
+            parts = list(model.predict_batches(frame, batch_size or BATCH_SIZE, where)
+                         if isinstance(model, FineTunedModel) else model.predict_batches(frame, batch_size, where))
             if not parts:
                 continue
             table = pl.concat(parts, how="vertical_relaxed").to_arrow()  # one row group per chunk, not per batch
@@ -207,7 +182,7 @@ def predict_file(
     }  # fmt: skip
 
 
-def _frames(model: FineTunedModel, path: Path, chunk_rows: int, separator: str) -> Iterator[Frame]:
+def _frames(model: FineTunedModel | RankingModel, path: Path, chunk_rows: int, separator: str) -> Iterator[Frame]:
     """Events: the whole file, lazily (a user's events may be anywhere in it). Tables and texts: chunks, each row
     numbered by its position in the file when the file has no id of its own."""
     if model.modality == "sequence":
@@ -215,8 +190,10 @@ def _frames(model: FineTunedModel, path: Path, chunk_rows: int, separator: str) 
         return
     own_id = "row_id" if model.modality == "tabular" else "id"
     offset = 0
-    for chunk in iter_chunks(path, chunk_rows, separator):
-        if own_id not in chunk.columns:
-            chunk = chunk.with_columns((pl.int_range(pl.len(), dtype=pl.Int64) + offset).alias(own_id))
-        offset += chunk.height
-        yield chunk
+    with progress(f"scoring {path.name} (rows)") as bar:
+        for chunk in iter_chunks(path, chunk_rows, separator):
+            if own_id not in chunk.columns:
+                chunk = chunk.with_columns((pl.int_range(pl.len(), dtype=pl.Int64) + offset).alias(own_id))
+            offset += chunk.height
+            yield chunk
+            bar.advance(chunk.height)

@@ -354,7 +354,9 @@ CONFIG_CASES = [
     c("ranking-window-zero", "task=next_item task.window=0", "task.window=0", RANGE),
     c("ranking-stride-zero", "task=next_item task.stride=0", "task.stride=0", RANGE),
     c("fraud-max-fpr-zero", f"{TAB} task=fraud task.max_fpr=0", "task.max_fpr=0", "(0, 1)"),
-    c("ctr-freeze-epochs-negative", f"{TAB} task.freeze_epochs=-1", "task.freeze_epochs=-1", RANGE, stage="finetune"),
+    c("ctr-freeze-epochs-negative", f"{TAB} finetune.freeze_epochs=-1", "finetune.freeze_epochs=-1", RANGE,
+      stage="finetune"),
+    c("recipe-key-under-task", f"{TAB} +task.probe_solver=lbfgs", "task.probe_solver", "set probe.solver instead"),
     c("gate-threshold-above-one", f"{TEXT} task.gate_threshold=1.5", "task.gate_threshold=1.5", "[0, 1]"),
     # datasets
     c("sequence-max-len-one", "dataset.max_len=1", "dataset.max_len=1", "≥ 2"),

@@ -36,8 +36,10 @@ def failing_run(tmp_path_factory, cli_in):
         {"metric": "auroc", "at_fraction": 1.0, "encoder": "scratch", "min": 0.0},
         {"metric": "auroc", "at_fraction": 1.0, "min": 1.01},
     ]
-    result = cli_in(cwd, "benchmark", f"suite={suite_file(cwd, expect)}", "--out", "out")
-    return cwd / "out", result
+    # hydra.run.dir, as every stage takes it (the same as --out)
+    result = cli_in(cwd, "benchmark", f"suite={suite_file(cwd, expect)}", "hydra.run.dir=runs/bench")
+    assert not (cwd / "outputs").exists()
+    return cwd / "runs" / "bench", result
 
 
 def test_unmet_expectation_exits_1_and_names_it(failing_run):
@@ -55,7 +57,8 @@ def test_outputs_report_results_and_plots(failing_run):
     jsonschema.validate(results, json.loads(SCHEMA_PATH.read_text()))
     assert results["passed"] is False and [e["passed"] for e in results["expectations"]] == [True, False]
     methods = {(c["encoder"], c["mode"]) for c in results["cells"] if c["metric"] == "auroc"}
-    assert methods == {("scratch", "probe"), ("pretrained", "probe")}
+    # a sequence user task: the bag-of-items baseline (TF-IDF + logistic regression) sits beside the encoders
+    assert methods == {("scratch", "probe"), ("pretrained", "probe"), ("bag-of-items", "baseline")}
     pretrain = results["cases"][0]["pretrain"][0]
     assert 0.0 <= pretrain["online_probe_auroc_last"] <= 1.0 and pretrain["epochs"] == 2
     for plot in ("label_efficiency_seq.png", "pretraining_seq.png"):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from ssl_ads.stages.encoder_bundle import load_encoder
+from ssl_ads.encoders.bundle import load_encoder
 
 
 def _run_dir(root: Path, stage: str) -> Path:

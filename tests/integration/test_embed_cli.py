@@ -22,10 +22,10 @@ from hydra.utils import instantiate
 from ssl_ads import load_encoder
 from ssl_ads.config.choices import CONFIG_DIR
 from ssl_ads.config.schema import register_configs
+from ssl_ads.encoders.bundle import load_encoder as load_bundle
 from ssl_ads.errors import DataError
 from ssl_ads.stages.context import build_context
 from ssl_ads.stages.embed import run as run_embed
-from ssl_ads.stages.encoder_bundle import load_encoder as load_bundle
 from ssl_ads.stages.evaluate import embed_all
 
 EXPERIMENTS = {"sequence": "tiny", "tabular": "tabular_tiny", "text": "text_tiny"}
@@ -176,6 +176,48 @@ def test_a_file_without_the_training_columns_is_refused_naming_them(work, cli, t
                  f"encoder_ckpt={work / 'tabular.pt'}")  # fmt: skip
     _refused(result, "it lacks device, price")
     assert not (tmp_path / "outputs").exists() or not any((tmp_path / "outputs").rglob("*.parquet"))
+
+
+def test_an_unlabeled_table_file_is_embedded_from_the_cli(work, cli_in, tmp_path):
+    """No label column (embedding reads none): the same vectors as the labeled file; a missing field is named."""
+    source = instantiate(_config(work, "experiment=tabular_tiny").dataset).source(work / ".ssl_ads_cache")
+    table = source.frame.drop("row_id", "conversion", "is_bot")
+    table.write_csv(tmp_path / "labeled.csv")
+    table.drop("click").write_csv(tmp_path / "unlabeled.csv")
+    result = cli_in(tmp_path, "pretrain", "dataset=tabular_file", f"dataset.path={tmp_path / 'labeled.csv'}",
+                    "dataset.label=click", "pretrain.max_epochs=1", "trainer.enable_progress_bar=false")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    (encoder,) = (tmp_path / "outputs" / "pretrain").glob("*/encoder.pt")
+    vectors = {}
+    for name in ("labeled", "unlabeled"):
+        result = cli_in(tmp_path, "embed", f"encoder_ckpt={encoder}", "dataset=tabular_file",
+                        f"dataset.path={tmp_path / f'{name}.csv'}", f"embed.out_dir={tmp_path / name}")  # fmt: skip
+        assert result.returncode == 0, result.stderr[-3000:]
+        vectors[name] = pl.read_parquet(tmp_path / name / "rows.parquet")
+    assert "no label column 'label'" in " ".join(result.stdout.split())
+    assert vectors["unlabeled"].height == table.height
+    assert vectors["unlabeled"].equals(vectors["labeled"])
+    table.drop("click", "device").write_csv(tmp_path / "short.csv")
+    result = cli_in(tmp_path, "embed", f"encoder_ckpt={encoder}", "dataset=tabular_file",
+                    f"dataset.path={tmp_path / 'short.csv'}", f"embed.out_dir={tmp_path / 'short'}")  # fmt: skip
+    _refused(result, "lacks column(s) device of the encoder's training schema")
+
+
+def test_an_unlabeled_text_file_is_embedded_from_the_cli(work, cli_in, tmp_path):
+    """`dataset=text_file` without `label_col`: the task (whose label would come from it) is not read by embed."""
+    copy = pl.DataFrame({"headline": ["Big sale on shoes today", None, "Fresh coffee, roasted daily"]})
+    copy.write_csv(tmp_path / "copy.csv")
+    result = cli_in(tmp_path, "embed", f"encoder_ckpt={work / 'text.pt'}", "dataset=text_file",
+                    f"dataset.path={tmp_path / 'copy.csv'}", "dataset.text_cols=[headline]",
+                    f"embed.out_dir={tmp_path / 'out'}")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    texts = pl.read_parquet(tmp_path / "out" / "texts.parquet")
+    assert texts["id"].to_list() == [0, 2]  # the null text is set aside, and counted
+    api = load_encoder(work / "text.pt", work / ".ssl_ads_cache").embed(pl.DataFrame({"text": copy["headline"]}))
+    assert np.array_equal(np.stack(texts["embedding"].to_numpy()), np.stack(api["embedding"].to_numpy()))
+    result = cli_in(tmp_path, "embed", f"encoder_ckpt={work / 'text.pt'}", "dataset=text_file",
+                    f"dataset.path={tmp_path / 'copy.csv'}", "dataset.text_cols=[title]")  # fmt: skip
+    _refused(result, "dataset.text_cols names missing column(s) ['title']")
 
 
 def test_lookalike_on_embed_output(work, cli, tmp_path):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ssl_ads.stages.encoder_bundle import load_encoder
+from ssl_ads.encoders.bundle import load_encoder
 
 REPO = Path(__file__).resolve().parents[2]
 REPO_ENV = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200", "HYDRA_FULL_ERROR": "0"}

@@ -135,7 +135,8 @@ def test_fast_dev_run_passes_through_to_lightning(tmp_path, cli, cache):
     result = cli("pipeline", *args)
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((_run_dir(tmp_path, "pipeline") / "metrics.json").read_text())
-    assert {f"{r['encoder']}-{r['mode']}" for r in metrics["results"]} == {f.rsplit("-", 1)[0] for f in FITS}
+    fitted = {f"{r['encoder']}-{r['mode']}" for r in metrics["results"] if r["mode"] != "baseline"}  # Lightning fits
+    assert fitted == {f.rsplit("-", 1)[0] for f in FITS}
 
 
 def test_trainer_logger_points_at_the_logger_group(tmp_path, cli):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ssl_ads.stages.encoder_bundle import load_encoder
+from ssl_ads.encoders.bundle import load_encoder
 
 
 def _single_run_dir(root: Path, stage: str) -> Path:
@@ -33,7 +33,7 @@ def test_pipeline_writes_table_metrics_report_config_checkpoints_and_logs(pipeli
     assert metrics["stage"] == "pipeline"
     assert metrics["protocol"]["label_fractions"] == [0.1, 1.0]
     combos = {(r["encoder"], r["mode"], r["label_fraction"]) for r in metrics["results"]}
-    assert len(combos) == 8
+    assert len(combos) == 10  # scratch/pretrained × probe/finetune, and the bag-of-items baseline, × 2 fractions
     for row in metrics["results"]:
         assert 0.0 <= row["metrics"]["test_auroc"] <= 1.0
         assert row["n_labels"] > 0

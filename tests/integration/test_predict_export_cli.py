@@ -21,7 +21,7 @@ from torchmetrics.classification import BinaryAUROC, BinaryAveragePrecision, Mul
 
 import ssl_ads
 from ssl_ads.cli import main
-from ssl_ads.data.split import final_split, split_settings
+from ssl_ads.data.split import SplitSettings
 from ssl_ads.use.model_bundle import read_model
 
 RUNS = {
@@ -72,11 +72,12 @@ def chosen_row(run: Path) -> dict:
     return row
 
 
+SPLIT = SplitSettings(0.1, 0.1, 0)  # the runs' split settings (val_share, test_share, seed)
+
+
 def dataset_of(run: Path):
-    """The run's dataset (from the model bundle's config) with the run's split settings."""
-    dataset = instantiate(read_model(run / "model.pt")["dataset_config"])
-    dataset.use_split(0.1, 0.1, 0)
-    return dataset
+    """The run's dataset (from the model bundle's config)."""
+    return instantiate(read_model(run / "model.pt")["dataset_config"])
 
 
 def cache(run: Path) -> Path:
@@ -86,16 +87,14 @@ def cache(run: Path) -> Path:
 def tabular_test_rows(run: Path) -> pl.DataFrame:
     dataset = dataset_of(run)
     source = dataset.source(cache(run))
-    split = final_split(source.frame, **dataset.split_settings, source=source.name)
-    return source.frame[split.test]
+    return source.frame[SPLIT.apply(source.frame, source.name).test]
 
 
 def sequence_test_events(run: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(the test users' events before the label window, their labels)."""
     dataset = dataset_of(run)
     data = dataset.featurize(cache(run))
-    split = final_split(data.rows, **split_settings(0.1, 0.1, 0), source=data.source)
-    users = data.rows[split.test].select("user_id", "conversion")
+    users = data.rows[SPLIT.apply(data.rows, data.source).test].select("user_id", "conversion")
     source = dataset.source(cache(run))
     events = source.events.filter(pl.col("timestamp") < source.cutoff_timestamp)
     return events.join(users.lazy(), on="user_id", how="semi", maintain_order="left").collect(), users
@@ -154,9 +153,8 @@ def test_predict_on_sequence_test_users_reproduces_the_test_metric(runs, capsys,
 def test_predict_on_text_test_rows_reproduces_accuracy_and_the_gate(runs, capsys, tmp_path):
     run = runs["text"]
     dataset = dataset_of(run)
-    data = dataset.featurize(cache(run))
-    split = final_split(data.rows, **dataset.split_settings, source=data.source)
-    data.rows[split.test].select("id", "text", "voice").write_parquet(tmp_path / "copy.parquet")
+    data = dataset.featurize(cache(run), split=SPLIT)
+    data.rows[data.split.test].select("id", "text", "voice").write_parquet(tmp_path / "copy.parquet")
     scored = predict(capsys, run, tmp_path / "copy.parquet", tmp_path / "out")
     classes = read_model(run / "model.pt")["task"]["classes"]
     codes = {c: i for i, c in enumerate(classes)}
@@ -218,12 +216,21 @@ def test_monitor_passes_identical_data_and_fails_shifted_data(runs, capsys, tmp_
     run = runs["tabular"]
     dataset = dataset_of(run)
     frame = dataset.source(cache(run)).frame
-    frame.write_parquet(tmp_path / "same.parquet")
+    train = SPLIT.apply(frame, "rows").train
+    # the reference is the run's training split: its own rows match it exactly, the whole file (with the
+    # validation and test rows the model never fitted on) does not
+    frame[train].write_parquet(tmp_path / "same.parquet")
     code, stdout, err = use(capsys, "monitor", f"reference={run}", f"current={tmp_path / 'same.parquet'}",
                             f"out={tmp_path / 'same'}")  # fmt: skip
     assert code == 0, err + stdout
     report = json.loads((tmp_path / "same" / "drift.json").read_text())
     assert max(f["psi"] for f in report["fields"]) == 0.0 and report["embedding_mean_shift"] == 0.0
+    assert (report["reference_rows"], report["reference_rows_of"]) == (len(train), frame.height)
+    frame.write_parquet(tmp_path / "all.parquet")
+    assert use(capsys, "monitor", f"reference={run}", f"current={tmp_path / 'all.parquet'}",
+               f"out={tmp_path / 'all'}")[0] == 0  # fmt: skip
+    report = json.loads((tmp_path / "all" / "drift.json").read_text())
+    assert max(f["psi"] for f in report["fields"]) > 0.0
     shifted = frame.with_columns(pl.lit("smart-tv").alias("device"), pl.col("price") * 4)
     shifted.write_parquet(tmp_path / "shifted.parquet")
     code, stdout, err = use(capsys, "monitor", f"reference={run}", f"current={tmp_path / 'shifted.parquet'}",
@@ -237,8 +244,13 @@ def test_monitor_passes_identical_data_and_fails_shifted_data(runs, capsys, tmp_
 
 def test_monitor_on_sequence_events_of_the_run_is_quiet(runs, capsys, tmp_path):
     run = runs["sequence"]
-    source = dataset_of(run).source(cache(run))
-    source.events.filter(pl.col("timestamp") < source.cutoff_timestamp).collect().write_parquet(tmp_path / "e.parquet")
+    dataset = dataset_of(run)
+    data = dataset.featurize(cache(run))
+    train_users = data.rows[SPLIT.apply(data.rows, data.source).train]
+    source = dataset.source(cache(run))
+    events = source.events.filter(pl.col("timestamp") < source.cutoff_timestamp)
+    events = events.join(train_users.lazy().select("user_id"), on="user_id", how="semi", maintain_order="left")
+    events.collect().write_parquet(tmp_path / "e.parquet")  # the training users' events: the reference itself
     code, stdout, err = use(capsys, "monitor", f"reference={run}", f"current={tmp_path / 'e.parquet'}",
                             f"out={tmp_path / 'm'}", "embedding_rows=200")  # fmt: skip
     assert code == 0, err + stdout

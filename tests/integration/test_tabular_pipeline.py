@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ssl_ads.stages.encoder_bundle import load_encoder
+from ssl_ads.encoders.bundle import load_encoder
 
 
 def _run_dir(root: Path, stage: str) -> Path:

@@ -65,6 +65,8 @@ def test_text_file_with_the_frozen_pretrained_encoder(tmp_path, cli):
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((_run_dir(tmp_path, "probe") / "metrics.json").read_text())
     assert metrics["results"][0]["metrics"]["test_accuracy"] > 0.9  # the two voices are easy to tell apart
+    assert {r["encoder"] for r in metrics["results"]} == {"frozen-pretrained"}  # MiniLM is not trained from scratch
+    assert "frozen-pretrained-probe" in result.stdout
     assert "1 null/empty texts set aside" in metrics["protocol"]["inputs"]
     assert len(list((tmp_path / "cache" / "text_embeddings").glob("*.npy"))) >= 1
 

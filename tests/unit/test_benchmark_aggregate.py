@@ -10,7 +10,7 @@ import pytest
 from ssl_ads.benchmark.aggregate import aggregate, cell_value, long_table
 from ssl_ads.benchmark.expectations import check_case
 from ssl_ads.benchmark.suite import Case, Expectation
-from ssl_ads.stages.evaluate import ResultRow
+from ssl_ads.results import ResultRow
 
 
 def rows(scratch: float, pretrained: float) -> list[ResultRow]:

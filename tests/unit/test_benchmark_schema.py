@@ -12,10 +12,10 @@ import pytest
 
 from ssl_ads.benchmark.aggregate import aggregate, long_table
 from ssl_ads.benchmark.expectations import check_case
-from ssl_ads.benchmark.outputs import SCHEMA_PATH, CaseRecord, markdown_report, results_payload
+from ssl_ads.benchmark.outputs import SCHEMA_PATH, CaseRecord, results_payload, suite_report_markdown
 from ssl_ads.benchmark.suite import Case, Expectation, Suite
 from ssl_ads.report.plots import label_efficiency_plot, pretraining_plot
-from ssl_ads.stages.evaluate import ResultRow
+from ssl_ads.results import ResultRow
 
 
 def schema() -> dict:
@@ -42,7 +42,7 @@ def test_results_payload_validates_and_round_trips_through_json(payload):
     body, records, cells = payload
     jsonschema.validate(json.loads(json.dumps(body)), schema())
     assert body["passed"] is False and body["plots"] == ["label_efficiency_c.png"]
-    report = markdown_report(body, records, cells)
+    report = suite_report_markdown(body, records, cells)
     assert "**FAIL**" in report and "0.6500 ± 0.0707" in report and "![label_efficiency_c]" in report
 
 

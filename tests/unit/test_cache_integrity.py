@@ -24,11 +24,12 @@ import polars as pl
 import pytest
 
 from ssl_ads.data import cache_entry, sequence_features, tabular_features, text_features
-from ssl_ads.data.sources import synthetic
-from ssl_ads.data.sources.synthetic import SimulatorSettings, load_or_simulate, read_tables
-from ssl_ads.data.sources.synthetic_copy_dataset import SyntheticCopy
+from ssl_ads.data.sources import synthetic_marketplace, synthetic_tables
 from ssl_ads.data.sources.synthetic_impressions import SyntheticImpressions
+from ssl_ads.data.sources.synthetic_marketplace import SimulatorSettings
 from ssl_ads.data.sources.synthetic_sequences import SyntheticSequences
+from ssl_ads.data.sources.synthetic_tables import load_or_simulate, read_tables
+from ssl_ads.data.sources.synthetic_texts import SyntheticCopy
 from ssl_ads.encoders import embedding_cache
 
 SIM = {"n_users": 120, "n_items": 60, "n_topics": 4, "n_advertisers": 6}
@@ -49,10 +50,12 @@ def _content(value: Any) -> dict[str, Any]:
     """What a consumer of the cache sees, in plain containers that compare by value."""
     if isinstance(value, np.ndarray):
         return {"embeddings": np.array(value)}
-    if isinstance(value, synthetic.MarketplaceTables):
-        return {**{name: getattr(value, name) for name in synthetic.TABLES}, "cutoff": value.cutoff_timestamp}
+    if isinstance(value, synthetic_marketplace.MarketplaceTables):
+        tables = {name: getattr(value, name) for name in synthetic_marketplace.TABLES}
+        return {**tables, "cutoff": value.cutoff_timestamp}
     meta = {k: v for k, v in value.meta.items() if k != "cache_dir"}
-    return {**{k: np.array(v) for k, v in value.inputs.items()}, "rows": value.rows, "meta": meta}
+    split = {f"split_{part}": getattr(value.split, part) for part in ("train", "val", "test")} if value.split else {}
+    return {**{k: np.array(v) for k, v in value.inputs.items()}, "rows": value.rows, "meta": meta, **split}
 
 
 def _assert_same(actual: dict[str, Any], expected: dict[str, Any]) -> None:
@@ -88,7 +91,7 @@ KINDS: dict[str, Kind] = {
         (text_features, "build_arrays"),
     ),
     "synthetic": Kind(
-        lambda root, ctx: read_tables(load_or_simulate(SimulatorSettings(**SIM), root)), (synthetic, "simulate")
+        lambda root, ctx: read_tables(load_or_simulate(SimulatorSettings(**SIM), root)), (synthetic_tables, "simulate")
     ),
     "embeddings": Kind(
         lambda root, ctx: embedding_cache.cached_embeddings(root, ctx["model"], TEXTS, "bf16", 64, 8),
@@ -101,7 +104,7 @@ def _entry_of(kind: str, value: Any, root: Path) -> Path:
     if kind == "embeddings":
         return Path(value.filename)
     if kind == "synthetic":
-        return root / "synthetic" / synthetic.settings_hash(SimulatorSettings(**SIM))
+        return root / "synthetic" / synthetic_tables.settings_hash(SimulatorSettings(**SIM))
     return Path(value.meta["cache_dir"])
 
 
@@ -186,15 +189,15 @@ FILES: dict[str, dict[str, tuple[Callable[[Path], None], ...]]] = {
         "item_vocab.parquet": TABLE, "side_vocab_action.parquet": TABLE, "meta.json": JSON, "manifest.json": JSON,
     },
     "tabular": {
-        "cat.npy": ARRAY, "num.npy": ARRAY, "rows.parquet": TABLE, "state.json": JSON, "meta.json": JSON,
-        "manifest.json": JSON,
-    },
-    "text": {
-        "tokens.npy": ARRAY, "rows.parquet": TABLE, "empty_texts.parquet": TABLE, "tokenizer.json": JSON,
+        "cat.npy": ARRAY, "num.npy": ARRAY, "split.npy": ARRAY, "rows.parquet": TABLE, "state.json": JSON,
         "meta.json": JSON, "manifest.json": JSON,
     },
+    "text": {
+        "tokens.npy": ARRAY, "split.npy": ARRAY, "rows.parquet": TABLE, "empty_texts.parquet": TABLE,
+        "tokenizer.json": JSON, "meta.json": JSON, "manifest.json": JSON,
+    },
     "synthetic": {
-        **{f"{name}.parquet": TABLE for name in synthetic.TABLES}, "meta.json": JSON, "manifest.json": JSON,
+        **{f"{name}.parquet": TABLE for name in synthetic_marketplace.TABLES}, "meta.json": JSON, "manifest.json": JSON,
     },
     # deleting the manifest beside the array is also an embeddings file written before manifests existed
     "embeddings": {ENTRY: ARRAY, f"{ENTRY}.manifest.json": JSON},

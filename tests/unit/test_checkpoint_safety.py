@@ -19,9 +19,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from ssl_ads.config.choices import CONFIG_DIR, group_choices, target_of
-from ssl_ads.encoders.registry import ENCODER_TARGETS, encoder_class
-from ssl_ads.errors import DataError
-from ssl_ads.stages.encoder_bundle import (
+from ssl_ads.encoders.bundle import (
     _check_model_reference,
     check_matches,
     load_encoder,
@@ -30,6 +28,8 @@ from ssl_ads.stages.encoder_bundle import (
     safe_load,
     save_encoder,
 )
+from ssl_ads.encoders.registry import ENCODER_TARGETS, encoder_class
+from ssl_ads.errors import DataError
 
 # The tiny settings of experiment=tiny / tabular_tiny / text_tiny, per modality: (dataset, encoder, overrides).
 TINY = {
@@ -147,7 +147,7 @@ def _save_bundle(path: Path, encoder_config: dict) -> Path:
         "builtins.print",
         "builtins.eval",
         "collections.OrderedDict",
-        "ssl_ads.stages.encoder_bundle.load_encoder",  # in the package, but not an encoder
+        "ssl_ads.encoders.bundle.load_encoder",  # in the package, but not an encoder
         "ssl_ads.encoders.sequence_base.SequenceEncoder",  # an encoder base class, not a config choice
         None,
     ],

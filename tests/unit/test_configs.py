@@ -100,7 +100,7 @@ def test_every_combination_validates_or_fails_listing_compatible_choices(choices
         return
     pretext.attach(encoder)
     task = instantiate(cfg.task)
-    if getattr(task, "kind", None) == "ranking":  # scored by the encoder's item logits, no head
+    if task.kind == "ranking":  # scored by the encoder's item logits, no head
         return
     if hasattr(task, "classes"):  # text tasks size their head from the labels' classes
         task.extract_labels(pl.DataFrame({task.label: ["a", "b", "c"]}), "labels")

@@ -57,7 +57,7 @@ def test_ctr_keeps_the_row_split_and_a_missing_split_column_is_named(tmp_path):
 
 
 def test_matched_validation_labels_take_the_label_fraction_of_the_validation_rows(tmp_path):
-    _, ctx = _context(tmp_path, "task=ctr", "task.validation_labels=matched")
+    _, ctx = _context(tmp_path, "task=ctr", "validation_labels=matched")
     downstream = Downstream(ctx)
     small, large = downstream.validation_rows(0.1), downstream.validation_rows(0.5)
     assert set(small) < set(large) < set(downstream.val)
@@ -70,7 +70,7 @@ def test_matched_validation_labels_take_the_label_fraction_of_the_validation_row
 
 
 def test_finetune_head_starts_at_the_probe_solution_on_raw_features(tmp_path):
-    _, ctx = _context(tmp_path, "task=ctr", "task.finetune_head_init=probe")
+    _, ctx = _context(tmp_path, "task=ctr", "finetune.head_init=probe")
     downstream = Downstream(ctx)
     encoder = ctx.fresh_encoder()
     features, mean, scale = downstream._head_features(encoder)
@@ -87,8 +87,7 @@ def test_finetune_head_starts_at_the_probe_solution_on_raw_features(tmp_path):
 
 
 def test_the_label_budget_adds_the_matched_validation_labels_and_the_cv_probe_reads_only_it(tmp_path):
-    cfg, ctx = _context(tmp_path, "task=ctr", "task.validation_labels=matched", "task.probe_solver=lbfgs",
-                        "task.probe_cv_folds=3")  # fmt: skip
+    cfg, ctx = _context(tmp_path, "task=ctr", "validation_labels=matched", "probe.solver=lbfgs", "probe.cv_folds=3")
     downstream = Downstream(ctx)
     budget = downstream.budget_rows(0.5)
     labeled, selecting = downstream.labeled_rows(0.5), downstream.validation_rows(0.5)
@@ -108,13 +107,18 @@ def test_the_label_budget_adds_the_matched_validation_labels_and_the_cv_probe_re
 
 
 def test_probe_cv_folds_needs_the_exact_probe_and_at_least_two_folds():
-    from ssl_ads.errors import ConfigError
-    from ssl_ads.tasks.impression_binary import ImpressionBinaryTask
+    from omegaconf import OmegaConf
 
-    with pytest.raises(ConfigError, match=r"needs task\.probe_solver=lbfgs"):
-        ImpressionBinaryTask("click", probe_cv_folds=5)
-    with pytest.raises(ConfigError, match=r"task\.probe_cv_folds must be 0"):
-        ImpressionBinaryTask("click", probe_solver="lbfgs", probe_cv_folds=1)
+    from ssl_ads.config.schema import RunConfig, check_recipe
+    from ssl_ads.errors import ConfigError
+
+    cfg = OmegaConf.structured(RunConfig)
+    cfg.probe.cv_folds = 5
+    with pytest.raises(ConfigError, match=r"needs probe\.solver=lbfgs"):
+        check_recipe(cfg)
+    cfg.probe.solver, cfg.probe.cv_folds = "lbfgs", 1
+    with pytest.raises(ConfigError, match=r"probe\.cv_folds must be 0"):
+        check_recipe(cfg)
 
 
 def test_pretrain_rows_train_val_adds_the_validation_rows_and_never_a_test_row(tmp_path):

@@ -92,8 +92,9 @@ def test_best_f1_threshold_matches_brute_force():
 
 
 def test_decision_columns_by_task_kind():
-    class Binary:
+    class Binary:  # as `Task`, which declares `gate_threshold = None` for tasks without a gate
         primary_metric = "auroc"
+        gate_threshold = None
 
     scores = torch.tensor([0.1, 0.6, 0.9])
     decision = choose_decision(Binary(), scores, np.array([0, 1, 1]))

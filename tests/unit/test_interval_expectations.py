@@ -13,10 +13,10 @@ import yaml
 
 from ssl_ads.benchmark.aggregate import aggregate, cell_value, long_table
 from ssl_ads.benchmark.expectations import check_case
-from ssl_ads.benchmark.outputs import SCHEMA_PATH, CaseRecord, markdown_report, results_payload
+from ssl_ads.benchmark.outputs import SCHEMA_PATH, CaseRecord, results_payload, suite_report_markdown
 from ssl_ads.benchmark.suite import Case, Expectation, Suite, load_suite
 from ssl_ads.errors import ConfigError
-from ssl_ads.stages.evaluate import ResultRow
+from ssl_ads.results import ResultRow
 
 
 def row(encoder: str, point: float, half: float | None) -> ResultRow:
@@ -74,7 +74,7 @@ def test_results_with_intervals_follow_the_schema(cells, tmp_path):
     body = json.loads(json.dumps(results_payload(suite, [record], cells, check_case(case, cells), [], tmp_path, 1.0)))
     jsonschema.validate(body, json.loads(SCHEMA_PATH.read_text()))
     assert body["expectations"][0]["use"] == "ci_low" and body["cells"][0]["ci_low"] is not None
-    report = markdown_report(body, [record], cells)
+    report = suite_report_markdown(body, [record], cells)
     assert "0.7200 ± 0.0283 [0.620, 0.820]" in report and "**warning**: seed 0: the test split holds 3" in report
 
 

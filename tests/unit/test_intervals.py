@@ -14,19 +14,12 @@ from sklearn.metrics import roc_auc_score
 from torchmetrics import MetricCollection
 from torchmetrics.classification import BinaryAUROC
 
+from ssl_ads.tasks.delong import delong, midranks
 from ssl_ads.tasks.impression_binary import FraudTask, ImpressionBinaryTask
-from ssl_ads.tasks.intervals import (
-    Interval,
-    delong,
-    delong_interval,
-    mean_intervals,
-    metric_intervals,
-    midranks,
-    positive_warnings,
-    resample_weights,
-    statistic_for,
-)
+from ssl_ads.tasks.intervals import Interval, delong_interval, mean_intervals, metric_intervals
+from ssl_ads.tasks.positive_counts import positive_warnings
 from ssl_ads.tasks.text_classification import TextClassification
+from ssl_ads.tasks.weighted_statistics import resample_weights, statistic_for
 
 
 def binary_scores(n: int, seed: int = 0, rate: float = 0.3, ties: bool = True) -> tuple[np.ndarray, np.ndarray]:

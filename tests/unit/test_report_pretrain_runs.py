@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from ssl_ads.stages.report_runs import collect, main
+from ssl_ads.report.rank_runs import collect, main
 
 
 def _job(sweep: Path, number: int, overrides: list[str], pretrain: dict) -> None:

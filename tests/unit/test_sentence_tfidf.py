@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from ssl_ads.data.sources.synthetic_copy_dataset import SyntheticCopy
+from ssl_ads.data.sources.synthetic_texts import SyntheticCopy
 from ssl_ads.encoders.bag_of_words import BagOfWords
 from ssl_ads.encoders.sentence_pretrained import EMBEDDING_FIELD
 from ssl_ads.encoders.sentence_tfidf import SentenceTfidf

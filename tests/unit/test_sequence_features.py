@@ -8,9 +8,9 @@ import numpy as np
 import polars as pl
 import pytest
 
+from ssl_ads.data.sequence_dataset import SequenceDataset, SequenceSource
 from ssl_ads.data.sequence_features import featurize_sequences as featurize
 from ssl_ads.data.sequence_features import left_pad
-from ssl_ads.data.sequence_source import SequenceDataset, SequenceSource
 from ssl_ads.errors import DataError
 
 

@@ -11,16 +11,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from ssl_ads.data.sources.synthetic import (
-    EPOCH,
-    MarketplaceTables,
-    SimulatorSettings,
-    load_or_simulate,
-    read_tables,
-    settings_hash,
-    simulate,
-    write_tables,
-)
+from ssl_ads.data.sources.synthetic_marketplace import EPOCH, MarketplaceTables, SimulatorSettings, simulate
+from ssl_ads.data.sources.synthetic_tables import load_or_simulate, read_tables, settings_hash, write_tables
 from ssl_ads.errors import ConfigError, DataError
 
 SMALL = SimulatorSettings(n_users=300, n_items=200, n_advertisers=20, seed=7)

@@ -11,6 +11,7 @@ from ssl_ads.data.tabular_features import fit_state
 from ssl_ads.encoders.field_mlp import FieldMLP
 from ssl_ads.encoders.field_transformer import FieldTransformer
 from ssl_ads.encoders.numeric_embeddings import bin_edges, piecewise_linear_encoding
+from ssl_ads.errors import ConfigError
 from ssl_ads.tasks.impression_binary import ImpressionBinaryTask
 from ssl_ads.training.downstream_module import DownstreamModule, WideInputs
 
@@ -79,7 +80,7 @@ def test_numeric_embeddings_shape_and_gradients(encoder_cls, numeric_embedding):
 def test_piecewise_linear_embedding_needs_the_quantiles():
     with pytest.raises(ValueError, match="numeric_quantiles"):
         FieldMLP(cardinalities=[5], num_numeric=2, numeric_embedding="piecewise_linear")
-    with pytest.raises(ValueError, match="numeric_embedding"):
+    with pytest.raises(ConfigError, match="numeric_embedding"):
         FieldMLP(cardinalities=[5], num_numeric=2, numeric_embedding="fourier")
 
 

@@ -9,8 +9,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from ssl_ads.data.tabular_features import MISSING_ID, OOV_ID, cardinalities, fit_state, transform
-from ssl_ads.data.tabular_source import TabularDataset, TabularSource
+from ssl_ads.data.tabular_dataset import TabularDataset, TabularSource
+from ssl_ads.data.tabular_features import cardinalities, fit_state, transform
+from ssl_ads.data.vocab_ids import MISSING_ID, OOV_ID
 from ssl_ads.errors import ConfigError
 
 SETTINGS = {"min_count": 1, "max_vocab": 100, "hash_buckets": 0, "numeric_transform": "auto", "quantile_bins": 10}
@@ -94,20 +95,20 @@ class _Table(TabularDataset):
         return TabularSource(self.frame, ["field"], ["value"], ["label"], "in-memory")
 
     def fingerprint(self) -> dict:
-        return {"rows": self.frame.height, "split": self.split_settings, "hash": int(self.frame.hash_rows().sum())}
+        return {"rows": self.frame.height, "hash": int(self.frame.hash_rows().sum())}
 
 
 def test_featurize_fits_on_train_rows_only_and_reuses_a_given_state(tmp_path):
-    from ssl_ads.data.split import split_rows
+    from ssl_ads.data.split import SplitSettings, split_rows
 
     n = 200
     frame = pl.DataFrame(
         {"field": [f"v{i}" for i in range(n)], "value": np.arange(n, dtype=float), "label": [i % 2 for i in range(n)]}
     )
     dataset = _Table(frame)
-    dataset.use_split(0.2, 0.2, seed=3)
-    data = dataset.featurize(tmp_path)
+    data = dataset.featurize(tmp_path, split=SplitSettings(0.2, 0.2, seed=3))
     split = split_rows(n, 0.2, 0.2, 3)
+    assert data.split is not None and np.array_equal(data.split.train, split.train)  # what the stages evaluate on
     cat = np.asarray(data.inputs["cat"])[:, 0]
     assert (cat[split.train] >= 2).all()  # every train value is in the vocabulary (each seen once)
     assert (cat[np.concatenate([split.val, split.test])] == OOV_ID).all()  # never fitted on held-out rows

@@ -78,10 +78,10 @@ def _skewed(n: int = 400, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 def test_balanced_class_weights_match_sklearn_and_weigh_the_loss():
     from sklearn.utils.class_weight import compute_class_weight
 
-    task = TextClassification(label="dept", class_weight="balanced")
+    task = TextClassification(label="dept")
     task.extract_labels(pl.DataFrame({"dept": ["a", "b", "c", "d"]}), "r.csv")
     labels = np.array([0, 0, 0, 0, 0, 0, 1, 1, 3])  # class 2 absent from this fit's rows
-    task.fit_class_weights(labels)
+    task.fit_class_weights(labels, balanced=True)
     expected = compute_class_weight("balanced", classes=np.array([0, 1, 3]), y=labels)
     np.testing.assert_allclose(task.loss_weights.numpy()[[0, 1, 3]], expected, rtol=1e-6)
     assert task.loss_weights[2].item() == 1.0
@@ -89,7 +89,7 @@ def test_balanced_class_weights_match_sklearn_and_weigh_the_loss():
     per_row = torch.nn.functional.cross_entropy(logits, target, reduction="none")
     weights = task.loss_weights[target]
     assert task.loss(logits, target).item() == pytest.approx(((weights * per_row).sum() / weights.sum()).item())
-    plain = TextClassification(label="dept")  # the default: the plain mean, whatever fit_class_weights sees
+    plain = TextClassification(label="dept")  # the default: the plain mean, whatever labels the fit has
     plain.extract_labels(pl.DataFrame({"dept": ["a", "b", "c", "d"]}), "r.csv")
     plain.fit_class_weights(labels)
     assert plain.loss_weights is None and plain.loss(logits, target).item() == pytest.approx(per_row.mean().item())
@@ -104,9 +104,9 @@ def test_balanced_exact_probe_matches_sklearn_balanced_logistic_regression():
     train, val, l2 = np.arange(300), np.arange(300, 400), 0.01
     probs = {}
     for class_weight in (None, "balanced"):
-        task = TextClassification(label="rec", class_weight=class_weight)
+        task = TextClassification(label="rec")
         task.extract_labels(pl.DataFrame({"rec": y}), "r.csv")
-        task.fit_class_weights(y[train])
+        task.fit_class_weights(y[train], balanced=class_weight == "balanced")
         head = fit_l2_probe(task, x, y, train, val, (l2,), max_iter=500)[0]
         with torch.no_grad():
             probs[class_weight] = task.predictions(head(torch.as_tensor(x[val])))[:, 1].numpy()
@@ -119,14 +119,27 @@ def test_balanced_exact_probe_matches_sklearn_balanced_logistic_regression():
 
 
 def test_unknown_downstream_options_name_the_key():
-    with pytest.raises(ConfigError, match=r"task\.class_weight must be one of .*'sometimes'"):
-        TextClassification(class_weight="sometimes")
-    with pytest.raises(ConfigError, match=r"class_weight=auto .* needs task\.probe_cv_folds"):
-        TextClassification(class_weight="auto", probe_solver="lbfgs")
-    with pytest.raises(ConfigError, match=r"task\.probe_solver"):
-        TextClassification(probe_solver="sgd")
-    with pytest.raises(ConfigError, match=r"task\.validation_labels"):
-        TextClassification(validation_labels="some")
+    from omegaconf import OmegaConf
+
+    from ssl_ads.config.schema import RunConfig, check_recipe
+
+    def recipe(**changes):
+        cfg = OmegaConf.structured(RunConfig)
+        for key, value in changes.items():
+            OmegaConf.update(cfg, key, value)
+        check_recipe(cfg)
+
+    with pytest.raises(ConfigError, match=r"probe\.class_weight must be one of .*'sometimes'"):
+        recipe(**{"probe.class_weight": "sometimes"})
+    with pytest.raises(ConfigError, match=r"finetune\.class_weight must be one of .*'auto'"):
+        recipe(**{"finetune.class_weight": "auto"})  # auto is chosen by the probe's cross-validation only
+    with pytest.raises(ConfigError, match=r"class_weight=auto .* needs probe\.cv_folds"):
+        recipe(**{"probe.class_weight": "auto", "probe.solver": "lbfgs"})
+    with pytest.raises(ConfigError, match=r"probe\.solver"):
+        recipe(**{"probe.solver": "sgd"})
+    with pytest.raises(ConfigError, match=r"^validation_labels"):
+        recipe(validation_labels="some")
+    recipe(**{"probe.class_weight": "auto", "probe.solver": "lbfgs", "probe.cv_folds": 3})  # allowed
 
 
 def test_auto_class_weight_takes_the_weighting_with_the_better_out_of_fold_accuracy(tmp_path):
@@ -143,8 +156,8 @@ def test_auto_class_weight_takes_the_weighting_with_the_better_out_of_fold_accur
     register_configs()
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
         cfg = compose("config", overrides=[
-            "stage=probe", "experiment=text_tiny", f"cache_dir={tmp_path}", "task.class_weight=auto",
-            "task.probe_solver=lbfgs", "task.probe_cv_folds=3", "task.validation_labels=matched",
+            "stage=probe", "experiment=text_tiny", f"cache_dir={tmp_path}", "probe.class_weight=auto",
+            "probe.solver=lbfgs", "probe.cv_folds=3", "validation_labels=matched",
         ])  # fmt: skip
     downstream = Downstream(build_context(cfg, directory=tmp_path / "run"))
     labels = downstream.labels.astype(np.int64)
@@ -159,5 +172,5 @@ def test_auto_class_weight_takes_the_weighting_with_the_better_out_of_fold_accur
     downstream.l2_probe(features, downstream.labeled_rows(1.0), 1.0)
     assert downstream.balanced_choice == max((False, True), key=accuracy.get)
     assert (downstream.task.loss_weights is not None) == downstream.balanced_choice
-    downstream.task.fit_class_weights(labels[budget])  # outside the probe (fine-tuning), "auto" is the plain mean
+    downstream.task.fit_class_weights(labels[budget], cfg.finetune.class_weight == "balanced")  # fine-tuning: plain
     assert downstream.task.loss_weights is None

@@ -8,16 +8,14 @@ dropped. Ragged lines, a click other than 0/1 or an unparsable hour are quaranti
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
 
 import polars as pl
 
-from ssl_ads.config.ranges import Range
 from ssl_ads.data.quarantine import LINE
 from ssl_ads.data.sources.common import existing_path, text
 from ssl_ads.data.sources.file_table import FileTableDataset
+from ssl_ads.data.tabular_dataset import TabularSource
 from ssl_ads.data.tabular_read import INTERNAL, field_count_checks, read_table
-from ssl_ads.data.tabular_source import TabularSource
 from ssl_ads.errors import DataError
 
 REQUIRED = ["click", "hour"]
@@ -25,17 +23,7 @@ DROPPED = ["id"]
 
 
 class Avazu(FileTableDataset):
-    def __init__(
-        self,
-        path: str,
-        max_bad_share: Annotated[float, Range(0, 1)] = 0.5,
-        min_count: Annotated[int, Range(min=1)] = 10,
-        max_vocab: Annotated[int, Range(min=1)] = 100_000,
-        hash_buckets: Annotated[int, Range(min=0)] = 100_000,
-        numeric_transform: str = "auto",
-        quantile_bins: Annotated[int, Range(min=2)] = 100,
-    ) -> None:
-        super().__init__(path, max_bad_share, min_count, max_vocab, hash_buckets, numeric_transform, quantile_bins)
+    """Takes `FileTableDataset`'s arguments (a path and the large click logs' featurizer defaults)."""
 
     def source(self, cache_dir: Path) -> TabularSource:
         path = existing_path(self.path)

@@ -131,7 +131,7 @@ def line_checks() -> dict[str, pl.Expr]:
     return {"empty line": blank_line(), "wrong field count": pl.col(WRONG_COUNT)}
 
 
-def csv_record_lines(files: Sequence[Path], root: Path, separator: str) -> pl.LazyFrame:
+def csv_record_lines(files: Sequence[Path], root: Path, separator: str, header: bool = True) -> pl.LazyFrame:
     """Where each CSV record starts: `_record` (0-based, header excluded), `_line`, `_n_fields`, `_blank`.
 
     A record starts on a line when the quotes before it are balanced, so quoted fields holding line
@@ -143,7 +143,7 @@ def csv_record_lines(files: Sequence[Path], root: Path, separator: str) -> pl.La
     n_fields = pl.col(RAW_LINE).str.count_matches(separator, literal=True) + 1
     return starts.select(
         *([FILE] if len(files) > 1 else []),
-        (per_file(pl.int_range(pl.len(), dtype=pl.Int64), files) - 1).alias("_record"),
+        (per_file(pl.int_range(pl.len(), dtype=pl.Int64), files) - int(header)).alias("_record"),
         LINE,
         pl.when(quotes == 0).then(n_fields).alias(N_FIELDS),
         blank_line().alias("_blank"),

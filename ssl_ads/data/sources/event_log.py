@@ -15,7 +15,7 @@ import polars as pl
 
 from ssl_ads.data.cleaning_report import explain_shortage, report_from_source, source_settings
 from ssl_ads.data.quarantine import QuarantineReport
-from ssl_ads.data.sequence_source import SequenceDataset, SequenceSource
+from ssl_ads.data.sequence_dataset import SequenceDataset, SequenceSource
 from ssl_ads.data.sources.common import clean_events, source_report
 from ssl_ads.data.sources.file_source import FileSource
 from ssl_ads.errors import ConfigError, DataError

@@ -1,20 +1,21 @@
 """`dataset=events_file`: any CSV or parquet events table (one file or a folder) with optional user labels.
 
 Why a generic loader: most ad logs are already "one row per event" tables whose only differences are
-column names and the timestamp encoding; `columns` and `timestamp_format` absorb those differences.
+column names, a header or not, and the timestamp encoding (or none: file order is time order);
+`columns`, `has_header` and `timestamp_format` absorb those differences (see event_columns.py).
 """
 
 from __future__ import annotations
 
 from itertools import accumulate
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import polars as pl
 
 from ssl_ads.config.ranges import Range
 from ssl_ads.data.quarantine import FILE, LINE
-from ssl_ads.data.sequence_source import EVENT_COLUMNS, SequenceSource
+from ssl_ads.data.sequence_dataset import EVENT_COLUMNS, SequenceSource
 from ssl_ads.data.sources.common import (
     N_FIELDS,
     READER_VERSION,
@@ -31,19 +32,24 @@ from ssl_ads.data.sources.common import (
     root_of,
     text,
 )
+from ssl_ads.data.sources.event_columns import ColumnSpec, parse_columns
 from ssl_ads.data.sources.event_log import EventLogDataset
+from ssl_ads.data.sources.user_labels import UserLabelsOption
 from ssl_ads.errors import ConfigError, DataError
 
 RAW = "raw_"  # prefix of the file's own (unparsed) columns, kept for the quarantine file
 
 
-class EventsFile(EventLogDataset):
-    """Events from `path`; `columns` maps canonical names (user_id, item_id, timestamp, ...) to the file's."""
+class EventsFile(UserLabelsOption, EventLogDataset):
+    """Events from `path`; `columns` maps canonical names (user_id, item_id, timestamp, ...) to the file's
+    columns, by name or position. User labels come from `labels_path` (0/1 columns) and/or from a user
+    attribute file (`user_file` + `user_labels`)."""
 
     def __init__(
         self,
         path: str,
-        columns: dict[str, str] | None = None,
+        columns: dict[str, str | int | None] | list[str | None] | None = None,
+        has_header: bool = True,
         labels_path: str | None = None,
         label_columns_map: dict[str, str] | None = None,
         cutoff_timestamp: int | None = None,
@@ -58,17 +64,29 @@ class EventsFile(EventLogDataset):
         side_fields: list[str] | None = None,
         min_timestamp: int | None = None,
         max_timestamp: int | None = None,
+        user_file: str | None = None,
+        user_labels: dict[str, Any] | None = None,
+        user_columns: list[str] | None = None,
     ) -> None:
         cleaning = (dedup, min_user_interactions, min_item_interactions, max_bad_share)
         super().__init__(path, *cleaning, max_len, min_item_count, side_fields, min_timestamp, max_timestamp)
         if len(separator.encode()) != 1:
             raise ConfigError(f"dataset.separator must be a single-byte character, got {separator!r}")
-        self.columns = {str(k): str(v) for k, v in (columns or {}).items()}
+        spec = parse_columns(columns, has_header)
+        if not spec.has_timestamp:
+            for key, value in (("cutoff_timestamp", cutoff_timestamp), ("timestamp_format", timestamp_format)):
+                if value is not None:
+                    raise ConfigError(f"dataset.{key} is set but dataset.columns gives no timestamp column")
+        self.columns = spec.mapping
+        self.column_names = spec.names
+        self.has_header = has_header
+        self.has_timestamp = spec.has_timestamp
         self.labels_path = None if labels_path is None else str(labels_path)
         self.label_columns_map = {str(k): str(v) for k, v in (label_columns_map or {}).items()}
         self.cutoff_timestamp = cutoff_timestamp
         self.timestamp_format = timestamp_format
         self.separator = separator
+        self.init_user_labels(user_file, user_labels, user_columns)
 
     def fingerprint(self) -> dict:
         """Every argument plus each file's size and mtime, so an edited file is featurized again."""
@@ -78,7 +96,7 @@ class EventsFile(EventLogDataset):
         if self.labels_path is not None:
             labels = existing_path(self.labels_path, "dataset.labels_path")
             key["label_files"] = files_fingerprint(data_files(labels, "dataset.labels_path")[0], root_of(labels))
-        return key
+        return key | self.user_file_fingerprint()
 
     def canonical_columns(self) -> list[str]:
         """Output columns: the three event columns, then every other mapped column and side field."""
@@ -87,27 +105,32 @@ class EventsFile(EventLogDataset):
 
     def source(self, cache_dir: Path) -> SequenceSource:
         path = existing_path(self.path)
-        raw, schema, fmt = self._read_raw(path)
-        sources = {name: self._file_column(name, schema, path) for name in self.canonical_columns()}
-        require_rows(collect(raw.select(pl.len()), path, fmt).item(), path)
+        raw, schema, fmt, mapping = self._read_raw(path)
         keep = self.canonical_columns()
+        read = [name for name in keep if name != "timestamp" or self.has_timestamp]  # columns in the file
+        sources = {name: self._file_column(name, mapping, schema, path) for name in read}
+        require_rows(collect(raw.select(pl.len()), path, fmt).item(), path)
         values = {name: RAW + src for name, src in sources.items() if name != "timestamp"}
         parsed = raw.with_columns(
-            self._parse_timestamp(schema, sources["timestamp"]),
+            *([self._parse_timestamp(schema, sources["timestamp"])] if self.has_timestamp else []),
             *[expr.alias(name) for name, expr in _parse_values(raw, schema, values, path, fmt).items()],
         )
         # `parsed` is lazy for parquet: the streaming engine reads only the mapped columns, and raw fields
         # are kept for the bad rows only
         raw_columns = [RAW + src for src in dict.fromkeys(sources.values())]
-        good, report = self.quarantined(parsed, self._checks(schema, sources), path, cache_dir, raw_columns, keep)
+        good, report = self.quarantined(parsed, self._checks(schema, sources), path, cache_dir, raw_columns, read)
+        if not self.has_timestamp:  # file order is time order: each user's events numbered as they come
+            good = good.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).over("user_id").alias("timestamp"))
         labels = None if self.labels_path is None else self._read_labels(good.schema["user_id"])
-        return self.events_source(
+        source = self.events_source(
             good, report, keep, path, str(path), labels=labels, cutoff_timestamp=self.cutoff_timestamp
         )
+        user_column = self.columns.get("user_id", "user_id")  # the user file's, when it has that name too
+        return self.add_user_labels(source, self.separator, str(user_column))
 
-    def _read_raw(self, path: Path) -> tuple[pl.LazyFrame, pl.Schema, str]:
+    def _read_raw(self, path: Path) -> tuple[pl.LazyFrame, pl.Schema, str, dict[str, str]]:
         """The file's columns as `raw_<name>` plus `_file` and `_line` (CSV: line in file; parquet: row),
-        their schema and the format.
+        their schema, the format and the file column of each mapped canonical column (positions resolved).
 
         Parquet stays a lazy scan (nothing is read here but the schema); CSV is read now, because its
         line numbers come from a second pass over the raw lines that is matched to the parsed records.
@@ -116,8 +139,11 @@ class EventsFile(EventLogDataset):
         frame = _scan_parquet_rows(files, path) if fmt == "parquet" else self._read_csv(files, path).lazy()
         columns = collect(frame.head(0), path, fmt).columns  # a broken file fails here, named
         internal = {FILE, LINE, "_record", N_FIELDS, "_blank"}
-        frame = frame.rename({c: RAW + c for c in columns if c not in internal})
-        return frame, frame.collect_schema(), fmt
+        data_columns = [c for c in columns if c not in internal]
+        spec = ColumnSpec(self.columns, self.column_names, self.has_timestamp)
+        renames, mapping = spec.resolve(data_columns, path)
+        frame = frame.rename({c: RAW + renames.get(c, c) for c in data_columns})
+        return frame, frame.collect_schema(), fmt, mapping
 
     def _read_csv(self, files: list[Path], path: Path) -> pl.DataFrame:
         """Every CSV record as text fields, with the line (and file) where it starts."""
@@ -126,12 +152,13 @@ class EventsFile(EventLogDataset):
         scan = pl.scan_csv(
             [str(f) for f in files],
             separator=self.separator,
+            has_header=self.has_header,
             infer_schema=False,
             truncate_ragged_lines=True,
             include_file_paths=FILE if many else None,
         )
         frame = collect(scan.with_columns(relative_file_column(root)) if many else scan, path, "csv")
-        lines = collect(csv_record_lines(files, root, self.separator), path, "csv")
+        lines = collect(csv_record_lines(files, root, self.separator, self.has_header), path, "csv")
         if lines.height == frame.height:  # one record start per row, both in file order
             return frame.hstack(lines.drop(FILE, "_record", strict=False))
         # a stray quote read differently by the line scan and the parser: lines after it are approximate
@@ -139,9 +166,9 @@ class EventsFile(EventLogDataset):
         keys = [FILE, "_record"] if many else ["_record"]
         return frame.with_columns(record).join(lines, on=keys, how="left", maintain_order="left")
 
-    def _file_column(self, name: str, schema: pl.Schema, path: Path) -> str:
+    def _file_column(self, name: str, mapping: dict[str, str], schema: pl.Schema, path: Path) -> str:
         """The file column holding canonical column `name`, or a DataError listing what is there."""
-        source = self.columns.get(name, name)
+        source = mapping.get(name, name)
         if RAW + source in schema:
             return source
         key = f"dataset.columns.{name}" if name in self.columns or name in EVENT_COLUMNS else "dataset.side_fields"
@@ -174,6 +201,8 @@ class EventsFile(EventLogDataset):
             checks["wrong field count"] = (pl.col(N_FIELDS) != width).fill_null(False)
         for name in ["user_id", "item_id", *self.side_fields]:
             checks[f"missing {name}"] = pl.col(name).is_null()
+        if not self.has_timestamp:
+            return checks
         checks["missing timestamp"] = text(pl.col(RAW + sources["timestamp"]).cast(pl.String)).is_null()
         bad_time = "non-numeric timestamp" if self.timestamp_format is None else "timestamp not in timestamp_format"
         checks[bad_time] = pl.col("timestamp").is_null()

@@ -7,13 +7,13 @@ CSV reader cannot take, and line-based reading gives exact line numbers for the 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import polars as pl
 
 from ssl_ads.config.ranges import Range
 from ssl_ads.data.quarantine import LINE
-from ssl_ads.data.sequence_source import SequenceSource
+from ssl_ads.data.sequence_dataset import SequenceSource
 from ssl_ads.data.sources.common import (
     RAW_LINE,
     READER_VERSION,
@@ -29,6 +29,7 @@ from ssl_ads.data.sources.common import (
     split_lines,
 )
 from ssl_ads.data.sources.event_log import EventLogDataset
+from ssl_ads.data.sources.user_labels import UserLabelsOption
 from ssl_ads.errors import ConfigError, DataError
 
 # format → (separator, has a typed header); u.data and ratings.dat are user, item, rating, timestamp
@@ -37,8 +38,12 @@ FIELDS = ("user_id", "item_id", "rating", "timestamp")
 COLUMNS = ["user_id", "item_id", "timestamp", "rating"]
 
 
-class MovieLens(EventLogDataset):
-    """Every rating is an interaction, ordered by time per user; no labels and no label window."""
+class MovieLens(UserLabelsOption, EventLogDataset):
+    """Every rating is an interaction, ordered by time per user; no label window.
+
+    User labels come from the user file (`user_file` + `user_labels`: gender, age threshold, occupation...),
+    so audience segments are `task=conversion task.label=<name>` runs.
+    """
 
     def __init__(
         self,
@@ -54,6 +59,9 @@ class MovieLens(EventLogDataset):
         side_fields: list[str] | None = None,
         min_timestamp: int | None = None,
         max_timestamp: int | None = None,
+        user_file: str | None = None,
+        user_labels: dict[str, Any] | None = None,
+        user_columns: list[str] | None = None,
     ) -> None:
         cleaning = (dedup, min_user_interactions, min_item_interactions, max_bad_share)
         super().__init__(path, *cleaning, max_len, min_item_count, side_fields, min_timestamp, max_timestamp)
@@ -61,6 +69,7 @@ class MovieLens(EventLogDataset):
             raise ConfigError(f"dataset.format must be auto or one of {', '.join(FORMATS)}, got '{format}'")
         self.format = format
         self.rating_threshold = rating_threshold
+        self.init_user_labels(user_file, user_labels, user_columns)
 
     def fingerprint(self) -> dict:
         """Every argument plus the ratings file's size and mtime, so an edited file is featurized again."""
@@ -69,6 +78,7 @@ class MovieLens(EventLogDataset):
             **super().fingerprint(),
             "reader_version": READER_VERSION,
             "files": files_fingerprint([file], file.parent),
+            **self.user_file_fingerprint(),
         }
 
     def ratings_file(self) -> tuple[Path, str]:
@@ -115,7 +125,8 @@ class MovieLens(EventLogDataset):
             kept = good.filter(pl.col("rating") >= self.rating_threshold)
             removed["below_rating_threshold"] = good.height - kept.height
             good = kept
-        return self.events_source(good, report, COLUMNS, path, f"MovieLens {fmt} ({path})", removed)
+        source = self.events_source(good, report, COLUMNS, path, f"MovieLens {fmt} ({path})", removed)
+        return self.add_user_labels(source, separator=None, user_column="user_id")
 
 
 def detect_format(path: Path) -> str | None:

@@ -13,8 +13,9 @@ from typing import Annotated
 import polars as pl
 
 from ssl_ads.config.ranges import Range
-from ssl_ads.data.sources.synthetic import SimulatorSettings, load_or_simulate, settings_hash
-from ssl_ads.data.tabular_source import TabularDataset, TabularSource
+from ssl_ads.data.sources.synthetic_marketplace import SimulatorSettings
+from ssl_ads.data.sources.synthetic_tables import load_or_simulate, settings_hash
+from ssl_ads.data.tabular_dataset import TabularDataset, TabularSource
 
 CATEGORICAL = [
     "item_id", "advertiser_id", "topic", "category", "price_tier", "position", "hour", "day_of_week", "device",
@@ -82,5 +83,4 @@ class SyntheticImpressions(TabularDataset):
             "simulator": settings_hash(self.settings),
             "max_rows": self.max_rows,
             "featurizer": self.featurizer_settings(),
-            "split": self.split_settings,
         }

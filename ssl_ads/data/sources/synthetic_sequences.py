@@ -9,8 +9,9 @@ from typing import Annotated
 import polars as pl
 
 from ssl_ads.config.ranges import Range
-from ssl_ads.data.sequence_source import SequenceDataset, SequenceSource
-from ssl_ads.data.sources.synthetic import SimulatorSettings, load_or_simulate, settings_hash
+from ssl_ads.data.sequence_dataset import SequenceDataset, SequenceSource
+from ssl_ads.data.sources.synthetic_marketplace import SimulatorSettings
+from ssl_ads.data.sources.synthetic_tables import load_or_simulate, settings_hash
 
 LABEL_COLUMNS = ["user_id", "conversion", "churn", "is_bot", "intent_topic"]
 

@@ -16,9 +16,9 @@ from ssl_ads.config.ranges import Range
 from ssl_ads.data.quarantine import LINE
 from ssl_ads.data.sources.common import existing_path, text
 from ssl_ads.data.sources.file_table import FileTableDataset
+from ssl_ads.data.tabular_dataset import TabularSource
 from ssl_ads.data.tabular_read import INTERNAL, binary_label, field_count_checks, read_table
 from ssl_ads.data.tabular_schema import datetime_exprs, infer_field_types, numeric_expr
-from ssl_ads.data.tabular_source import TabularSource
 from ssl_ads.errors import ConfigError, DataError
 
 P = "__parsed_"  # prefix of parsed columns while the raw ones are still needed for the quarantine file
@@ -28,7 +28,7 @@ class TabularFile(FileTableDataset):
     def __init__(
         self,
         path: str,
-        label: str,
+        label: str | None,
         positive_class: str | None = None,
         categorical: list[str] | None = None,
         numeric: list[str] | None = None,
@@ -62,12 +62,13 @@ class TabularFile(FileTableDataset):
             unknown = [n for n in names if n not in columns]
             if unknown:
                 raise DataError(f"{path}: dataset.{key} names missing columns {unknown}; available: {columns}")
-        label = binary_label(raw, self.label, self.positive_class, path)
+        labels = [self.label] if self.label is not None else []  # null: an unlabeled table (embed, pretrain)
+        parsed_labels = [binary_label(raw, n, self.positive_class, path).alias(P + n) for n in labels]
         fields = [c for c in columns if c != self.label and c not in self.drop]
         types = infer_field_types(raw, fields, self.max_integer_categories, self.categorical, self.numeric)
         out_categorical = [*types.categorical, *[f"{n}_{part}" for n in types.datetime for part in ("hour", "dow")]]
         parsed = raw.with_columns(
-            label.alias(P + self.label),
+            *parsed_labels,
             *[numeric_expr(raw, n, str(path), self._key(n)).alias(P + n) for n in types.numeric],
             *[text(pl.col(c).cast(pl.String)).alias(P + c) for c in types.categorical],
             *[e.alias(P + e.meta.output_name()) for name in types.datetime for e in datetime_exprs(raw, name)],
@@ -79,9 +80,9 @@ class TabularFile(FileTableDataset):
         good, report = self.quarantined(parsed, checks, path, cache_dir, raw_columns=columns)
         frame = good.select(
             pl.col(LINE).alias("row_id"),
-            *[pl.col(P + c).alias(c) for c in [*out_categorical, *types.numeric, self.label]],
+            *[pl.col(P + c).alias(c) for c in [*out_categorical, *types.numeric, *labels]],
         )
-        if frame.get_column(self.label).drop_nulls().len() == 0:
+        if labels and frame.get_column(self.label).drop_nulls().len() == 0:
             raise DataError(f"{path}: label column '{self.label}' (dataset.label) has no values")
         notes = [*types.notes]
         if types.datetime:
@@ -92,7 +93,7 @@ class TabularFile(FileTableDataset):
             frame=frame,
             categorical=out_categorical,
             numeric=types.numeric,
-            labels=[self.label],
+            labels=labels,
             name=str(path),
             quarantine=report.as_dict(),
             notes=notes,

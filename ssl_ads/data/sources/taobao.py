@@ -12,7 +12,7 @@ from typing import Annotated
 import polars as pl
 
 from ssl_ads.config.ranges import Range
-from ssl_ads.data.sequence_source import SequenceSource
+from ssl_ads.data.sequence_dataset import SequenceSource
 from ssl_ads.data.sources.common import (
     RAW_LINE,
     READER_VERSION,

@@ -8,7 +8,7 @@ from typing import Annotated
 import polars as pl
 
 from ssl_ads.config.ranges import Range
-from ssl_ads.data.text_source import TextDataset, TextSource
+from ssl_ads.data.text_dataset import TextDataset, TextSource
 from ssl_ads.errors import ConfigError, DataError
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import polars as pl
 
 from ssl_ads.data.featurized import Dataset, Featurized
-from ssl_ads.data.split import split_settings
+from ssl_ads.data.split import DEFAULT_SPLIT, SplitSettings
 from ssl_ads.errors import ConfigError
 
 
@@ -25,9 +25,10 @@ class TextSource:
 
 
 class TextDataset(Dataset):
-    """Base of every text data set config: tokenizer knobs, the run's row split and a `source()` reader.
+    """Base of every text data set config: tokenizer knobs and a `source()` reader.
 
-    The tokenizer is fitted on the train split only, so it must know the split the stages will use.
+    The tokenizer is fitted on the train split only, so `featurize` takes the split the stages will use and
+    returns it (`Featurized.split`).
     """
 
     modality = "text"
@@ -43,19 +44,17 @@ class TextDataset(Dataset):
         self.max_len = max_len
         self.min_frequency = min_frequency
         self.lowercase = lowercase
-        self.split_settings: dict[str, Any] = split_settings(0.1, 0.1, 0)
-
-    def use_split(self, val_share: float, test_share: float, seed: int, split_by: str | None = None) -> None:
-        self.split_settings = split_settings(val_share, test_share, seed, split_by)
 
     def source(self, cache_dir: Path) -> TextSource:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def featurize(self, cache_dir: Path, state: dict[str, Any] | None = None) -> Featurized:
+    def featurize(
+        self, cache_dir: Path, state: dict[str, Any] | None = None, split: SplitSettings = DEFAULT_SPLIT
+    ) -> Featurized:
         from ssl_ads.data.text_features import featurize_text
 
-        return featurize_text(self, cache_dir, state)
+        return featurize_text(self, cache_dir, state, split)
 
     def fingerprint(self) -> dict:
-        """What identifies the featurized arrays besides the texts themselves: settings and split."""
+        """What identifies the featurized arrays besides the texts themselves and the split: the settings."""
         return {"class": type(self).__qualname__, **vars(self)}

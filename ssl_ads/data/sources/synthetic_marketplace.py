@@ -5,22 +5,19 @@ learn something real. Users have latent topic interests that drive which items t
 sequence model can infer interests (and hence purchase propensity) from item ids alone; churners fade
 out before the label window; bots click fast, at night and uniformly. Every draw comes from one
 `np.random.default_rng(seed)` in a fixed order and the parquet options are fixed, so the same settings
-give byte-identical files. No Python loop runs per user, session, event or item.
+give byte-identical tables. No Python loop runs per user, session, event or item. The tables are cached
+on disk by `ssl_ads.data.sources.synthetic_tables`; the ad copy is written by `synthetic_copywriter`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 
-from ssl_ads.data.cache_entry import atomic_directory, open_directory
-from ssl_ads.data.sources.synthetic_copy import build_ad_copy
-from ssl_ads.errors import ConfigError, DataError
+from ssl_ads.data.sources.synthetic_copywriter import build_ad_copy
+from ssl_ads.errors import ConfigError
 
 SIMULATOR_VERSION = 2  # bump when the generative process changes: it is part of the cache key
 DAY = 86_400
@@ -40,8 +37,7 @@ BUY_POWER = 4.0
 # Ratio between the most and the least purchase-prone topic (what a sequence model can learn from).
 TOPIC_PROPENSITY_SPREAD = 10.0
 ACTIONS = ("click", "cart", "purchase")
-TABLES = ("events", "impressions", "ad_copy", "users", "items")
-_PARQUET = {"compression": "zstd", "compression_level": 3, "statistics": True, "row_group_size": 1 << 20}
+TABLES = ("events", "impressions", "ad_copy", "users", "items")  # the fields of MarketplaceTables, one file each
 
 
 @dataclass(frozen=True)
@@ -68,7 +64,7 @@ class MarketplaceTables:
     cutoff_timestamp: int  # start of the label window (unix seconds)
 
 
-def _validate(s: SimulatorSettings) -> None:
+def validate(s: SimulatorSettings) -> None:
     """Reject settings the generative process cannot honour, naming the offending key."""
     checks = {
         "n_users >= 1": s.n_users >= 1,
@@ -333,7 +329,7 @@ def _users_table(s: SimulatorSettings, users: dict, sess: dict, events: pl.DataF
 
 def simulate(settings: SimulatorSettings) -> MarketplaceTables:
     """Run the whole simulation in memory; the same settings always give the same tables."""
-    _validate(settings)
+    validate(settings)
     rng = np.random.default_rng(settings.seed)
     items = _make_items(settings, rng)
     users = _make_users(settings, rng)
@@ -360,50 +356,3 @@ def simulate(settings: SimulatorSettings) -> MarketplaceTables:
         items=item_table,
         cutoff_timestamp=EPOCH + (settings.n_days - settings.label_window_days) * DAY,
     )
-
-
-def settings_hash(settings: SimulatorSettings) -> str:
-    """Stable short hex digest of the settings and the simulator version (the cache directory name)."""
-    payload = json.dumps({"simulator_version": SIMULATOR_VERSION, **asdict(settings)}, sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
-
-
-def write_tables(tables: MarketplaceTables, directory: Path) -> None:
-    """Write the five parquet files, meta.json and the manifest into a temp dir beside `directory`, then rename it.
-
-    Readers never see a half-written directory; an existing `directory` is replaced whole.
-    """
-    with atomic_directory(Path(directory), replace=True) as tmp:
-        _write_into(tables, tmp)
-
-
-def _write_into(tables: MarketplaceTables, out: Path) -> None:
-    for name in TABLES:
-        getattr(tables, name).write_parquet(out / f"{name}.parquet", **_PARQUET)
-    meta = {"cutoff_timestamp": int(tables.cutoff_timestamp), "simulator_version": SIMULATOR_VERSION}
-    (out / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-
-
-def load_or_simulate(settings: SimulatorSettings, cache_dir: Path) -> Path:
-    """Directory holding the tables for `settings`; simulates them only when absent or damaged (cache_entry)."""
-    _validate(settings)
-    directory = Path(cache_dir) / "synthetic" / settings_hash(settings)
-    return open_directory(directory, lambda tmp: _write_into(simulate(settings), tmp))
-
-
-def read_tables(directory: Path) -> MarketplaceTables:
-    """Load tables written by `write_tables`, naming the missing or unreadable file on failure."""
-    directory = Path(directory)
-    meta_path = directory / "meta.json"
-    try:
-        cutoff = int(json.loads(meta_path.read_text())["cutoff_timestamp"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise DataError(f"{meta_path}: cannot read cutoff_timestamp ({exc})") from exc
-    frames = {}
-    for name in TABLES:
-        path = directory / f"{name}.parquet"
-        try:
-            frames[name] = pl.read_parquet(path)
-        except (OSError, pl.exceptions.PolarsError) as exc:
-            raise DataError(f"{path}: cannot read simulated table '{name}' ({exc})") from exc
-    return MarketplaceTables(cutoff_timestamp=cutoff, **frames)

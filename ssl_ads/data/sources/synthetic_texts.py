@@ -9,8 +9,9 @@ from typing import Annotated
 import polars as pl
 
 from ssl_ads.config.ranges import Range
-from ssl_ads.data.sources.synthetic import SimulatorSettings, load_or_simulate
-from ssl_ads.data.text_source import TextDataset, TextSource
+from ssl_ads.data.sources.synthetic_marketplace import SimulatorSettings
+from ssl_ads.data.sources.synthetic_tables import load_or_simulate
+from ssl_ads.data.text_dataset import TextDataset, TextSource
 from ssl_ads.errors import DataError
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import polars as pl
 
 from ssl_ads.data.featurized import Dataset, Featurized
-from ssl_ads.data.split import split_settings
+from ssl_ads.data.split import DEFAULT_SPLIT, SplitSettings
 from ssl_ads.errors import ConfigError
 
 NUMERIC_TRANSFORMS = ("auto", "standard", "log1p", "quantile")
@@ -34,10 +34,10 @@ class TabularSource:
 
 
 class TabularDataset(Dataset):
-    """Base of every tabular data set config: featurizer knobs, the run's row split and a `source()` reader.
+    """Base of every tabular data set config: featurizer knobs and a `source()` reader.
 
-    The featurizer is fitted on the train split only, so it must know the split the stages will use
-    (`use_split`, called by the stage context before `featurize`).
+    The featurizer is fitted on the train split only, so `featurize` takes the split the stages will use
+    and returns it (`Featurized.split`).
     """
 
     modality = "tabular"
@@ -67,18 +67,16 @@ class TabularDataset(Dataset):
         self.hash_buckets = hash_buckets
         self.numeric_transform = numeric_transform
         self.quantile_bins = quantile_bins
-        self.split_settings: dict[str, Any] = split_settings(0.1, 0.1, 0)
-
-    def use_split(self, val_share: float, test_share: float, seed: int, split_by: str | None = None) -> None:
-        self.split_settings = split_settings(val_share, test_share, seed, split_by)
 
     def source(self, cache_dir: Path) -> TabularSource:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def featurize(self, cache_dir: Path, state: dict[str, Any] | None = None) -> Featurized:
+    def featurize(
+        self, cache_dir: Path, state: dict[str, Any] | None = None, split: SplitSettings = DEFAULT_SPLIT
+    ) -> Featurized:
         from ssl_ads.data.tabular_features import featurize_tabular
 
-        return featurize_tabular(self, cache_dir, state)
+        return featurize_tabular(self, cache_dir, state, split)
 
     def featurizer_settings(self) -> dict[str, Any]:
         return {
@@ -90,5 +88,6 @@ class TabularDataset(Dataset):
         }
 
     def fingerprint(self) -> dict:
-        """What identifies the featurized arrays (the cache key): every constructor argument and the split."""
+        """What identifies the data and the featurizer's settings (the cache key, with the split): every
+        constructor argument."""
         return {"class": type(self).__qualname__, **vars(self)}

@@ -10,6 +10,7 @@ import polars as pl
 
 from ssl_ads.data.featurized import Dataset, Featurized
 from ssl_ads.data.sequence_features import featurize_sequences
+from ssl_ads.data.split import DEFAULT_SPLIT, SplitSettings
 
 # Canonical event columns: user_id, item_id (any hashable dtype), timestamp (Int64 unix seconds),
 # and optional side fields (category, action, ...). Labels: user_id + one column per label.
@@ -45,7 +46,11 @@ class SequenceDataset(Dataset):
     def source(self, cache_dir: Path) -> SequenceSource:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def featurize(self, cache_dir: Path, state: dict[str, Any] | None = None) -> Featurized:
+    def featurize(
+        self, cache_dir: Path, state: dict[str, Any] | None = None, split: SplitSettings = DEFAULT_SPLIT
+    ) -> Featurized:
+        """`split` is not read: this featurizer fits nothing on train rows only (its item vocabulary counts every
+        user's events before the label window), so the stages split the featurized users themselves."""
         return featurize_sequences(self, cache_dir, state)
 
     def fingerprint(self) -> dict:
