@@ -43,9 +43,9 @@ from ssl_ads.config.choices import CONFIG_DIR
 from ssl_ads.config.schema import register_configs
 from ssl_ads.data.split import RowSplit
 from ssl_ads.encoders.bundle import load_encoder
-from ssl_ads.stages.context import build_context
-from ssl_ads.stages.evaluate import Downstream
-from ssl_ads.stages.pretrain import pretrain
+from ssl_ads.evaluation.context import build_context
+from ssl_ads.evaluation.labeled import Downstream
+from ssl_ads.evaluation.pretraining import pretrain
 
 SEGMENTS = {
     "gender_f": ("gender = F", "{column: gender, equals: F}"),

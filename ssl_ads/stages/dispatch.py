@@ -16,11 +16,11 @@ from rich.console import Console
 from ssl_ads.data.cleaning_report import REPORT_KEY
 from ssl_ads.data.io import write_json_atomic
 from ssl_ads.errors import ConfigError
+from ssl_ads.evaluation.evaluator import Evaluator
+from ssl_ads.evaluation.label_evaluator import LabelEvaluator
+from ssl_ads.evaluation.pretraining import pretrain, summary_table
+from ssl_ads.evaluation.ranking import RankingEvaluator
 from ssl_ads.report.tracking import finish_tracking
-from ssl_ads.stages.downstream import LabelEvaluator
-from ssl_ads.stages.evaluator_base import Evaluator
-from ssl_ads.stages.pretrain import pretrain, summary_table
-from ssl_ads.stages.ranking import RankingEvaluator
 
 EVALUATORS: dict[str, type[Evaluator]] = {"labels": LabelEvaluator, "ranking": RankingEvaluator}
 
@@ -45,7 +45,7 @@ def run_pretrain(cfg: DictConfig) -> None:
     write_json_atomic(ctx.run_dir / "metrics.json", outputs)
     finish_tracking(cfg, ctx.run_dir, outputs)  # the logger group's tracked run: final metrics and outputs
     # Hydra's job log (cli.log and the console), under the logger name it has always had
-    logging.getLogger("ssl_ads.stages.pretrain").info("encoder saved to %s", path)
+    logging.getLogger("ssl_ads.evaluation.pretraining").info("encoder saved to %s", path)
     Console().print(summary_table(metrics))
 
 

@@ -23,7 +23,7 @@ from rich.markup import escape
 from ssl_ads.data.cleaning_report import MAPPED, TRUNCATED, DataReport, Step, print_report, report_from_source
 from ssl_ads.data.io import write_json_atomic
 from ssl_ads.errors import ConfigError, DataError
-from ssl_ads.stages.context import run_dir
+from ssl_ads.evaluation.context import run_dir
 from ssl_ads.use.encoder import TrainedEncoder, load_encoder
 from ssl_ads.use.featurize import Counts, Frame
 from ssl_ads.use.input_file import file_columns

@@ -4,7 +4,7 @@ How a head is trained on it (probe solver, folds, class weights, lr scales, free
 `probe:` / `finetune:` loops (`ssl_ads.config.schema`), never the task's.
 
 `Task` is what every task declares (the evaluator kind that runs it, its metric, its split unit);
-`LabeledTask` adds the labeled-head contract the `labels` evaluator calls (`ssl_ads.stages.evaluate`).
+`LabeledTask` adds the labeled-head contract the `labels` evaluator calls (`ssl_ads.evaluation.labeled`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """`task=next_item`: full-catalogue next-item ranking with leave-one-out (the standard SASRec protocol).
 
 Not a labeled head on a user representation: the model scores every catalogue item after each
-history. `kind = "ranking"` makes the ranking evaluator (`ssl_ads.stages.ranking`) run it
+history. `kind = "ranking"` makes the ranking evaluator (`ssl_ads.evaluation.ranking`) run it
 (`ssl_ads.stages.evaluators`); it has no head, labels or loss of its own, so it is a `Task`, not a
 `LabeledTask`.
 """

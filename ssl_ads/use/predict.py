@@ -21,20 +21,20 @@ from ssl_ads.data.batches import ArrayBatches
 from ssl_ads.data.featurized import Featurized
 from ssl_ads.errors import ConfigError, DataError
 from ssl_ads.progress import progress
+from ssl_ads.use.bundled_model import BundledModel
 from ssl_ads.use.decision import decision_columns
 from ssl_ads.use.encoder import TrainedEncoder
 from ssl_ads.use.featurize import Chunk, Chunks, Counts, Frame, sequence_chunks, tabular_chunks, text_chunks
 from ssl_ads.use.input_file import file_columns, iter_chunks, scan_file
 from ssl_ads.use.model_bundle import ScoringModel, build_model, read_model
 from ssl_ads.use.ranking_model import RankingModel, is_ranking, load_ranking_model
-from ssl_ads.use.schema_check import check_schema
 
 BATCH_SIZE = 1024  # the test loop's batch size: the same rows meet in the same batches as in evaluation
 FEATURIZE_ROWS = 16 * BATCH_SIZE  # rows featurized per call: one polars query per block, not per batch
 CHUNK_ROWS = 64 * BATCH_SIZE  # rows of a table / texts read, scored and written at a time (memory: about 100 MB)
 
 
-class FineTunedModel:
+class FineTunedModel(BundledModel):
     """A fine-tuned encoder + task head with its fitted featurizer and decision rule (see `model_bundle`).
 
     `predict(frame)` reads a polars frame of the training schema (`input_columns()`) and returns the entity ids,
@@ -52,28 +52,6 @@ class FineTunedModel:
         # the featurizer side (training schema, max_len, side fields) is the encoder's: one definition of it
         self.features = TrainedEncoder(scorer.encoder, bundle, path, cache_dir)
         self.counts = Counts()
-
-    @property
-    def modality(self) -> str:
-        return self.features.modality
-
-    @property
-    def decision(self) -> dict[str, Any]:
-        return self.bundle["decision"]
-
-    @property
-    def selection(self) -> dict[str, Any]:
-        """The fit this model is: encoder, label fraction, labels, seed, metrics and protocol."""
-        return self.bundle["selection"]
-
-    def input_columns(self) -> list[str]:
-        """The columns `predict` needs, in the modality's canonical names."""
-        return self.features.input_columns()
-
-    def check_columns(self, columns: list[str], where: str) -> None:
-        """One line when a frame cannot be read by this model: data of another modality (named), or the training
-        schema's missing columns (named)."""
-        check_schema(columns, self.input_columns(), self.modality, self.bundle, self.path, where, "model")
 
     def predict(self, frame: Frame, batch_size: int = BATCH_SIZE) -> pl.DataFrame:
         """Every entity of `frame` (users / rows / texts) with its score and decision (see the class)."""

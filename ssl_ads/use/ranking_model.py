@@ -26,10 +26,10 @@ from ssl_ads.encoders.bundle import build_encoder
 from ssl_ads.errors import ConfigError, DataError
 from ssl_ads.pretext.scoring import last_state_scores
 from ssl_ads.tasks.ranking_metrics import mask_scores
+from ssl_ads.use.bundled_model import BundledModel
 from ssl_ads.use.encoder import TrainedEncoder
 from ssl_ads.use.featurize import Counts, Frame, sequence_chunks
 from ssl_ads.use.model_bundle import load_weights
-from ssl_ads.use.schema_check import check_schema
 
 TOP_K = "top_k"
 FEATURIZE_USERS = 16_384  # users featurized per polars query (then scored `batch_size` at a time)
@@ -52,7 +52,7 @@ def is_ranking(bundle: dict[str, Any]) -> bool:
     return isinstance(bundle.get("decision"), dict) and bundle["decision"].get("kind") == TOP_K
 
 
-class RankingModel:
+class RankingModel(BundledModel):
     """A next-item model with its fitted featurizer (see the module). `predict(events)` → `user_id`, `next_items`
     (original item ids, best first) and `scores` (the model's logits, same order); `counts` as `TrainedEncoder`'s.
 
@@ -77,20 +77,6 @@ class RankingModel:
     @property
     def modality(self) -> str:
         return "sequence"
-
-    @property
-    def decision(self) -> dict[str, Any]:
-        return self.bundle["decision"]
-
-    @property
-    def selection(self) -> dict[str, Any]:
-        return self.bundle["selection"]
-
-    def input_columns(self) -> list[str]:
-        return self.features.input_columns()
-
-    def check_columns(self, columns: list[str], where: str) -> None:
-        check_schema(columns, self.input_columns(), self.modality, self.bundle, self.path, where, "model")
 
     @property
     def history_len(self) -> int:

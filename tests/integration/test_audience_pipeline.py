@@ -14,8 +14,8 @@ from hydra import compose, initialize_config_dir
 from ssl_ads.baselines.bag_of_items import fitted_models
 from ssl_ads.config.choices import CONFIG_DIR
 from ssl_ads.config.schema import register_configs
-from ssl_ads.stages.context import build_context
-from ssl_ads.stages.evaluate import Downstream
+from ssl_ads.evaluation.context import build_context
+from ssl_ads.evaluation.labeled import Downstream
 
 N_USERS, N_EVENTS, N_ITEMS = 240, 12, 60
 LABELS = "{gender_f: {column: gender, equals: F}, age_35: {column: age, at_least: 35}}"

@@ -24,9 +24,9 @@ from ssl_ads.config.choices import CONFIG_DIR
 from ssl_ads.config.schema import register_configs
 from ssl_ads.encoders.bundle import load_encoder as load_bundle
 from ssl_ads.errors import DataError
-from ssl_ads.stages.context import build_context
+from ssl_ads.evaluation.context import build_context
+from ssl_ads.evaluation.labeled import embed_all
 from ssl_ads.stages.embed import run as run_embed
-from ssl_ads.stages.evaluate import embed_all
 
 EXPERIMENTS = {"sequence": "tiny", "tabular": "tabular_tiny", "text": "text_tiny"}
 ID_COLUMN = {"sequence": "user_id", "tabular": "row_id", "text": "id"}

@@ -31,7 +31,7 @@ from ssl_ads.data.sources.taobao import TaobaoUserBehavior
 from ssl_ads.data.sources.text_file import TextFile
 from ssl_ads.data.split import TooFewRows, split_rows
 from ssl_ads.errors import ConfigError, DataError
-from ssl_ads.stages.context import too_few_error
+from ssl_ads.evaluation.context import too_few_error
 
 T0 = 1_700_000_000
 NO_CORE = {"min_user_interactions": 0, "min_item_interactions": 0}

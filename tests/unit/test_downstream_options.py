@@ -13,9 +13,9 @@ from ssl_ads.config.choices import CONFIG_DIR
 from ssl_ads.config.schema import register_configs
 from ssl_ads.data.split import split_rows
 from ssl_ads.errors import DataError
+from ssl_ads.evaluation.context import build_context
+from ssl_ads.evaluation.labeled import Downstream
 from ssl_ads.report.protocol import protocol
-from ssl_ads.stages.context import build_context
-from ssl_ads.stages.evaluate import Downstream
 from ssl_ads.training.lbfgs_probe import fit_l2_probe
 
 
@@ -123,7 +123,7 @@ def test_probe_cv_folds_needs_the_exact_probe_and_at_least_two_folds():
 
 def test_pretrain_rows_train_val_adds_the_validation_rows_and_never_a_test_row(tmp_path):
     from ssl_ads.errors import ConfigError
-    from ssl_ads.stages.pretrain import pretext_rows
+    from ssl_ads.evaluation.pretraining import pretext_rows
 
     cfg, ctx = _context(tmp_path, "task=ctr", "pretrain_rows=train_val")
     rows = pretext_rows(ctx)

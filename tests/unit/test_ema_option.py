@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 from pytorch_lightning.callbacks import EMAWeightAveraging
 
 from ssl_ads.errors import ConfigError
-from ssl_ads.stages.context import make_trainer
+from ssl_ads.evaluation.context import make_trainer
 
 TRAINER = OmegaConf.load(Path(__file__).parents[2] / "configs" / "trainer" / "cpu.yaml")
 

@@ -85,7 +85,7 @@ def test_the_lightning_trainer_gets_the_resolved_precision(cpu, tmp_path, flags,
 
     from ssl_ads.config.choices import CONFIG_DIR
     from ssl_ads.config.schema import register_configs
-    from ssl_ads.stages.context import make_trainer
+    from ssl_ads.evaluation.context import make_trainer
 
     register_configs()
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):

@@ -29,9 +29,11 @@ LAYERS: list[tuple[str, tuple[str, ...], str]] = [
     ("encoders", ("encoders",), "models mapping featurized batches to representations, and their checkpoints"),
     ("objectives", ("pretext", "tasks"), "what is optimised on encoders: pretext losses, downstream tasks/metrics"),
     ("training", ("training", "baselines"), "Lightning modules and probes that fit them; non-neural baseline rows"),
-    ("evaluation", ("evaluation",), "the evaluation engine: one split, probe / fine-tune per task kind, rows"),
     ("report", ("report",), "turns result rows and finished runs into tables, files, plots and tracked runs"),
-    ("applications", ("benchmark", "use"), "suites aggregated over seeds; a trained encoder applied to new data"),
+    ("use", ("use",), "a trained encoder or model applied to new data: embed, predict, lookalike, drift"),
+    ("evaluation", ("evaluation",),
+     "the evaluation engine: one split, probe / fine-tune per task kind, rows, reports and the model bundles"),
+    ("benchmark", ("benchmark",), "suites of evaluation runs aggregated over seeds, checked against expectations"),
     ("stages", ("stages",), "wiring only: one function per CLI stage composing the layers below"),
     ("entry", ("cli", "__main__"), "the command line: parses argv, dispatches to a stage"),
     ("api", ("__init__",), "the public Python API (`ssl_ads.load_encoder`, ...), imported on call from `use`"),
@@ -218,9 +220,9 @@ def test_no_file_over_400_lines(path: Path):
 
 def test_the_checks_catch_what_they_claim():
     """The rules fail on a made-up upward import and a made-up cycle (so a passing run means something)."""
-    up = Import("ssl_ads.data.split", "ssl_ads.stages.downstream", 1, False, ("run_pipeline",))
+    up = Import("ssl_ads.data.split", "ssl_ads.stages.dispatch", 1, False, ("run_pipeline",))
     (problem,) = upward_imports([up])
-    assert "ssl_ads/data/split.py:1 imports ssl_ads.stages.downstream" in problem
+    assert "ssl_ads/data/split.py:1 imports ssl_ads.stages.dispatch" in problem
     assert "layer 'data' may not import from the higher layer 'stages'" in problem
     back = Import("ssl_ads.errors", "ssl_ads.results", 1, False, ("ResultRow",))
     forth = Import("ssl_ads.results", "ssl_ads.errors", 1, False, ("DataError",))

@@ -11,7 +11,7 @@ from ssl_ads.encoders.bag_of_words import BagOfWords
 from ssl_ads.encoders.sentence_pretrained import EMBEDDING_FIELD
 from ssl_ads.encoders.sentence_tfidf import SentenceTfidf
 from ssl_ads.errors import ConfigError
-from ssl_ads.stages.evaluate import probe_features
+from ssl_ads.evaluation.labeled import probe_features
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from ssl_ads.data.split import SplitSettings, final_split, split_groups, split_r
 from ssl_ads.data.tabular_dataset import TabularDataset, TabularSource
 from ssl_ads.data.tabular_features import fit_state
 from ssl_ads.data.vocab_ids import OOV_ID
-from ssl_ads.stages.context import build_context
+from ssl_ads.evaluation.context import build_context
 
 
 def compose_run(*overrides: str):

@@ -14,7 +14,7 @@ from ssl_ads.config.choices import CONFIG_DIR, group_choices
 from ssl_ads.config.schema import MOVED_TASK_KEYS, RunConfig, check_recipe, register_configs
 from ssl_ads.config.validate import check_node_against_signature, check_run_values, validate_run_config
 from ssl_ads.errors import ConfigError
-from ssl_ads.stages.evaluate import check_class_weights
+from ssl_ads.evaluation.labeled import check_class_weights
 from ssl_ads.tasks.impression_binary import FraudTask, ImpressionBinaryTask
 from ssl_ads.tasks.registry import TASK_TARGETS, build_task, task_class
 from ssl_ads.tasks.text_classification import TextClassification

@@ -149,8 +149,8 @@ def test_auto_class_weight_takes_the_weighting_with_the_better_out_of_fold_accur
 
     from ssl_ads.config.choices import CONFIG_DIR
     from ssl_ads.config.schema import register_configs
-    from ssl_ads.stages.context import build_context
-    from ssl_ads.stages.evaluate import Downstream
+    from ssl_ads.evaluation.context import build_context
+    from ssl_ads.evaluation.labeled import Downstream
     from ssl_ads.training.lbfgs_probe import fit_l2_probe_cv
 
     register_configs()

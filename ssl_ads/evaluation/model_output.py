@@ -4,7 +4,7 @@
 largest label fraction (the most labels the run was given: the model one would ship), then the best validation
 metric (`val_<primary metric>`), a tie going to the pretrained encoder. `models/index.json` lists every fit with the
 figures the rule read. Only rank 0 writes (under DDP every rank holds the same weights). A next-item fit
-(`task=next_item`, `stages/ranking.py`) ships the same way, its decision rule the top-k items (`save_ranking_model`).
+(`task=next_item`, `ranking.py`) ships the same way, its decision rule the top-k items (`save_ranking_model`).
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ from ssl_ads.use.ranking_model import ranking_decision
 from ssl_ads.use.run_split import split_record, state_modality
 
 if TYPE_CHECKING:
+    from ssl_ads.evaluation.context import StageContext
+    from ssl_ads.evaluation.labeled import Downstream
     from ssl_ads.results import ResultRow
-    from ssl_ads.stages.context import StageContext
-    from ssl_ads.stages.evaluate import Downstream
 
 MODEL_FILE = "model.pt"
 INDEX_FILE = Path("models") / "index.json"

@@ -20,7 +20,7 @@ from rich.table import Table
 from ssl_ads.data.batches import batch_loader
 from ssl_ads.encoders.bundle import safe_load, save_encoder
 from ssl_ads.errors import ConfigError
-from ssl_ads.stages.context import StageContext, make_trainer
+from ssl_ads.evaluation.context import StageContext, make_trainer
 from ssl_ads.training.pretrain_module import PretrainModule
 
 

@@ -16,9 +16,9 @@ from ssl_ads.data.batches import batch_loader
 from ssl_ads.data.cleaning_report import add_step, unlabeled_step
 from ssl_ads.data.split import sample_fraction
 from ssl_ads.errors import ConfigError, DataError
+from ssl_ads.evaluation.context import StageContext, make_trainer, selected_checkpoint
+from ssl_ads.evaluation.model_output import save_finetuned
 from ssl_ads.results import PRETRAINED, ResultRow
-from ssl_ads.stages.context import StageContext, make_trainer, selected_checkpoint
-from ssl_ads.stages.model_output import save_finetuned
 from ssl_ads.tasks.base import LabeledTask
 from ssl_ads.tasks.intervals import RESAMPLES, metric_intervals
 from ssl_ads.tasks.positive_counts import count_positive_groups, count_positives

@@ -8,7 +8,7 @@ from abc import ABC, abstractmethod
 
 from omegaconf import DictConfig
 
-from ssl_ads.stages.context import StageContext
+from ssl_ads.evaluation.context import StageContext
 
 DOWNSTREAM_STAGES = ("probe", "finetune", "pipeline")
 

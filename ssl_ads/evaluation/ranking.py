@@ -29,17 +29,17 @@ from ssl_ads.data.cleaning_report import REPORT_KEY, add_step, explain_shortage,
 from ssl_ads.data.split import RowSplit, sample_fraction
 from ssl_ads.encoders.bundle import load_encoder, safe_load
 from ssl_ads.errors import ConfigError, DataError
+from ssl_ads.evaluation.context import StageContext, featurize_run, make_trainer, run_dir, selected_checkpoint
+from ssl_ads.evaluation.evaluator import Evaluator
+from ssl_ads.evaluation.labeled import elapsed
+from ssl_ads.evaluation.model_output import save_ranking_model
+from ssl_ads.evaluation.pretraining import pretrain
 from ssl_ads.pretext.base import Pretext
 from ssl_ads.pretext.next_item import NextItem
 from ssl_ads.report.protocol import interval_protocol
 from ssl_ads.report.tracking import finish_tracking
 from ssl_ads.report.write_results import write_results
 from ssl_ads.results import ResultRow, best_row_objective
-from ssl_ads.stages.context import StageContext, featurize_run, make_trainer, run_dir, selected_checkpoint
-from ssl_ads.stages.evaluate import elapsed
-from ssl_ads.stages.evaluator_base import Evaluator
-from ssl_ads.stages.model_output import save_ranking_model
-from ssl_ads.stages.pretrain import pretrain
 from ssl_ads.tasks.intervals import RESAMPLES, mean_intervals
 from ssl_ads.tasks.leave_one_out import MIN_EVENTS, LeaveOneOut, leave_one_out
 from ssl_ads.tasks.next_item import NextItemTask

@@ -13,14 +13,14 @@ from ssl_ads.baselines.gbdt import gbdt_rows
 from ssl_ads.data.cleaning_report import REPORT_KEY
 from ssl_ads.encoders.bundle import load_encoder
 from ssl_ads.encoders.registry import fresh_encoder_label
+from ssl_ads.evaluation.context import StageContext, build_context
+from ssl_ads.evaluation.evaluator import Evaluator
+from ssl_ads.evaluation.labeled import Downstream
+from ssl_ads.evaluation.pretraining import pretrain
 from ssl_ads.report.protocol import protocol
 from ssl_ads.report.tracking import finish_tracking
 from ssl_ads.report.write_results import write_results
 from ssl_ads.results import ResultRow, sweep_objective
-from ssl_ads.stages.context import StageContext, build_context
-from ssl_ads.stages.evaluate import Downstream
-from ssl_ads.stages.evaluator_base import Evaluator
-from ssl_ads.stages.pretrain import pretrain
 from ssl_ads.training.online_probe import OnlineLinearProbe, probe_subset
 
 
