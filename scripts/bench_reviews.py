@@ -185,7 +185,7 @@ def speed(texts: list[str], labels: np.ndarray, n: int) -> None:
     """Default `encode` (fp32, batch 64) against ssl-ads' path at `precision: auto` (bf16 where the CPU runs it
     natively, else packed fp32) on the same n texts, both warmed up; then the same logistic-regression probe on
     each embedding (first half trains, second half scores). scripts/bench_text_speed.py repeats this alone."""
-    from ssl_ads.encoders.sentence_model import DEFAULT_MODEL, fast_encode, load_sentence_model, reference_encode
+    from ssl_ads.data.sentence_model import DEFAULT_MODEL, fast_encode, load_sentence_model, reference_encode
     from ssl_ads.hardware import resolve_precision
 
     model = load_sentence_model(DEFAULT_MODEL)
@@ -220,7 +220,7 @@ def reread_seconds(data: Path, cache_dir: Path) -> str:
     code = (
         "import time, sys; sys.path.insert(0, sys.argv[3]); from pathlib import Path; "
         "from scripts.bench_reviews import downstream_of; "
-        "from ssl_ads.encoders.sentence_model import DEFAULT_MODEL; "
+        "from ssl_ads.data.sentence_model import DEFAULT_MODEL; "
         "from ssl_ads.encoders.embedding_cache import cached_embeddings; "
         "import hydra, ssl_ads.evaluation.labeled, ssl_ads.evaluation.context, ssl_ads.encoders.sentence_tfidf; "
         "started = time.perf_counter(); d = downstream_of(Path(sys.argv[1]), 'recommended', 0, Path(sys.argv[2])); "
@@ -243,8 +243,8 @@ def main() -> None:
     args = parser.parse_args()
     if not args.data.is_file():
         sys.exit(f"{args.data}: not found; run `bash /work/shared/data/get_public_data.sh /tmp/pubdata` first")
+    from ssl_ads.data.sentence_model import DEFAULT_MODEL
     from ssl_ads.encoders.embedding_cache import cached_embeddings
-    from ssl_ads.encoders.sentence_model import DEFAULT_MODEL
     from ssl_ads.hardware import describe_cpu
 
     print(describe_cpu(), flush=True)  # what the figures below ran on

@@ -75,7 +75,7 @@ def main() -> None:
     parser.add_argument("--max-seconds", type=float, default=900.0, help="cut --n when projected past this")
     args = parser.parse_args()
 
-    from ssl_ads.encoders.sentence_model import DEFAULT_MODEL, fast_encode, load_sentence_model, reference_encode
+    from ssl_ads.data.sentence_model import DEFAULT_MODEL, fast_encode, load_sentence_model, reference_encode
     from ssl_ads.hardware import describe_cpu, load_average, resolve_precision
 
     print(describe_cpu(), flush=True)

@@ -13,6 +13,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
 from ssl_ads.config.ranges import Range, SumAtMost
+from ssl_ads.config.sparse_item_table import check_at_start as check_sparse_item_table
 from ssl_ads.errors import ConfigError
 
 POSITIVE = Range(min=0, min_inclusive=False)
@@ -68,6 +69,15 @@ class FinetuneLoopConfig(LoopConfig):
     class_weight: str | None = None
 
 
+@dataclass
+class PretrainLoopConfig(LoopConfig):
+    """The pretext loop; its item id table may train sparsely (ssl_ads.config.sparse_item_table)."""
+
+    # auto | true | false: SparseAdam on the item table (O(rows read) per step, no weight decay on the table),
+    # AdamW for the rest; auto = true with pretext.negatives sampled/in_batch and a large catalogue
+    sparse_item_table: str = "auto"
+
+
 # Keys a task config held before the training recipe moved to the loops (and the run level): where they are now.
 MOVED_TASK_KEYS = {
     "probe_solver": "probe.solver",
@@ -107,6 +117,7 @@ def check_recipe(cfg: Any) -> None:
         raise ConfigError(f"probe.cv_folds={folds} needs probe.solver=lbfgs (got {probe.get('solver')!r})")
     if probe.get("class_weight") == "auto" and not folds:
         raise ConfigError("probe.class_weight=auto is chosen by cross-validation: it needs probe.cv_folds >= 2")
+    check_sparse_item_table(cfg)  # pretrain.sparse_item_table's value, and true with a full softmax or clipping
 
 
 @dataclass
@@ -189,7 +200,7 @@ class RunConfig:
     # Bootstrap resamples behind each 95 % test interval (binary AUROC uses DeLong and draws none); the cost
     # grows with resamples × test rows, so a test split of millions may want fewer.
     interval_resamples: Annotated[int, Range(min=1)] = 1000
-    pretrain: LoopConfig = field(default_factory=lambda: LoopConfig(max_epochs=20, batch_size=128))
+    pretrain: PretrainLoopConfig = field(default_factory=lambda: PretrainLoopConfig(max_epochs=20, batch_size=128))
     probe: ProbeLoopConfig = field(
         default_factory=lambda: ProbeLoopConfig(max_epochs=200, batch_size=512, lr=1e-2, weight_decay=1e-3, patience=20)
     )

@@ -15,6 +15,7 @@ import polars as pl
 from ssl_ads.data.cache_entry import open_directory
 from ssl_ads.data.featurized import Featurized
 from ssl_ads.data.io import stable_hash
+from ssl_ads.data.item_table import attach_item_table
 from ssl_ads.data.vocab_ids import FIRST_ID, OOV_ID
 from ssl_ads.errors import DataError
 from ssl_ads.progress import Bar, progress
@@ -39,7 +40,8 @@ def featurize_sequences(
         key["item_vocab"] = stable_hash(item_vocab.hash_rows().to_list())
     directory = Path(cache_dir) / "sequences" / stable_hash(key)
     open_directory(directory, lambda tmp: _build(dataset, Path(cache_dir), tmp, item_vocab))
-    return load_arrays(directory)
+    # the item side table (dataset.item_fields / item_text), aligned to this vocabulary; unchanged without one
+    return attach_item_table(load_arrays(directory), dataset, Path(cache_dir), state)
 
 
 def _build(dataset: SequenceDataset, cache_dir: Path, out: Path, item_vocab: pl.DataFrame | None) -> None:

@@ -13,8 +13,8 @@ import polars as pl
 
 from ssl_ads.data.cache_entry import open_file
 from ssl_ads.data.io import stable_hash
+from ssl_ads.data.sentence_model import fast_encode, load_sentence_model, model_fingerprint, resolve_model_dir
 from ssl_ads.data.text_features import text_hash
-from ssl_ads.encoders.sentence_model import fast_encode, load_sentence_model, model_fingerprint, resolve_model_dir
 from ssl_ads.hardware import resolve_precision
 from ssl_ads.progress import progress
 

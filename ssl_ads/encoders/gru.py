@@ -30,8 +30,15 @@ class SequenceGRU(SequenceEncoder):
         dropout: Annotated[float, Range(0, 1, max_inclusive=False)] = 0.2,
         pooling: str = "last",
         repeat_bias: bool = False,
+        item_inputs: list[str] | None = None,
+        item_fields: dict[str, list[int]] | None = None,
+        item_text_dim: int | None = None,
+        item_id_dropout: Annotated[float, Range(0, 1, max_inclusive=False)] = 0.0,
     ) -> None:
-        super().__init__(num_items=num_items, dim=dim, pooling=pooling, repeat_bias=repeat_bias)
+        super().__init__(
+            num_items=num_items, dim=dim, pooling=pooling, repeat_bias=repeat_bias, item_inputs=item_inputs,
+            item_fields=item_fields, item_text_dim=item_text_dim, item_id_dropout=item_id_dropout,
+        )  # fmt: skip
         self.max_len = max_len
         # A GRU reads left to right: it is causal whatever a pretext asks for.
         self.causal = True
@@ -41,13 +48,14 @@ class SequenceGRU(SequenceEncoder):
         self.dropout = nn.Dropout(dropout)
         self.gru = nn.GRU(dim, hidden_dim, num_layers=layers, batch_first=True, bias=False)
         self.output = nn.Linear(hidden_dim, dim)
-        nn.init.xavier_normal_(self.item_embedding.weight)
-        with torch.no_grad():
-            self.item_embedding.weight[0].zero_()
+        if self.item_embedding is not None:
+            nn.init.xavier_normal_(self.item_embedding.weight)
+            with torch.no_grad():
+                self.item_embedding.weight[0].zero_()
 
     def forward(self, batch: dict[str, Tensor], causal: bool | None = None) -> Tensor:
         items, mask = batch["items"], batch["mask"]
-        hidden = self.item_embedding(items)
+        hidden = self.item_vectors(items)
         for name, embedding in self.side_embeddings.items():
             hidden = hidden + embedding(batch[name])
         hidden = self.dropout(hidden)

@@ -17,9 +17,9 @@ from torch.nn import functional as F
 
 from ssl_ads.config.ranges import Range
 from ssl_ads.data.featurized import Featurized
+from ssl_ads.data.sentence_model import DEFAULT_MODEL, PRECISIONS, load_sentence_model, resolve_model_dir
 from ssl_ads.encoders.base import Encoder
 from ssl_ads.encoders.embedding_cache import cached_embeddings
-from ssl_ads.encoders.sentence_model import DEFAULT_MODEL, PRECISIONS, load_sentence_model, resolve_model_dir
 from ssl_ads.errors import ConfigError
 from ssl_ads.hardware import resolve_precision
 

@@ -22,9 +22,9 @@ from torch import Tensor
 
 from ssl_ads.config.ranges import Range
 from ssl_ads.data.featurized import Featurized
+from ssl_ads.data.sentence_model import DEFAULT_MODEL
 from ssl_ads.encoders.bag_of_words import BagOfWords
 from ssl_ads.encoders.base import Encoder
-from ssl_ads.encoders.sentence_model import DEFAULT_MODEL
 from ssl_ads.encoders.sentence_pretrained import SentencePretrained
 from ssl_ads.errors import ConfigError
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ssl_ads.data.featurized import Featurized
 from ssl_ads.data.vocab_ids import PAD_ID
 from ssl_ads.encoders.base import Encoder
+from ssl_ads.encoders.item_representation import ItemContent, check_id_dropout, check_item_inputs
 from ssl_ads.errors import ConfigError
 
 
@@ -19,14 +24,43 @@ class SequenceEncoder(Encoder):
 
     modality = "sequence"
 
-    def __init__(self, num_items: int, dim: int, pooling: str, repeat_bias: bool = False) -> None:
+    def __init__(
+        self,
+        num_items: int,
+        dim: int,
+        pooling: str,
+        repeat_bias: bool = False,
+        item_inputs: list[str] | None = None,
+        item_fields: dict[str, list[int]] | None = None,
+        item_text_dim: int | None = None,
+        item_id_dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         if pooling not in ("mean", "last"):
             raise ConfigError(f"encoder.pooling must be 'mean' or 'last', got {pooling!r}")
         self.num_items = num_items
         self.dim = dim
         self.pooling = pooling
-        self.item_embedding = nn.Embedding(num_items + 1, dim, padding_idx=PAD_ID)
+        # What an item is (ssl_ads.encoders.item_representation): its id row, its side fields, its title, summed.
+        self.item_inputs = check_item_inputs(item_inputs, item_fields, item_text_dim)
+        # training only: share of item occurrences whose id part is left out, so the content part alone learns to
+        # place an item (a new item has no trained id row); DropoutNet's idea (Volkovs et al., 2017)
+        self.item_id_dropout = check_id_dropout(item_id_dropout, self.item_inputs)
+        content = [name for name in self.item_inputs if name != "id"]
+        self.item_content = (
+            ItemContent(
+                num_items,
+                dim,
+                item_fields if "fields" in content else None,
+                item_text_dim if "text" in content else None,
+            )
+            if content
+            else None
+        )
+        if "id" not in self.item_inputs:  # content-only items: no id table (nothing here is learned per item)
+            self.item_embedding = None
+        else:
+            self.item_embedding = nn.Embedding(num_items + 1, dim, padding_idx=PAD_ID)
         # Learned score shift for items already in the history read (see ssl_ads.encoders.repeat_bias).
         self.repeat_weight = nn.Parameter(torch.zeros(())) if repeat_bias else None
 
@@ -50,7 +84,35 @@ class SequenceEncoder(Encoder):
 
         `seen [N, num_items]` marks items already in the history each state read (repeat bias, if enabled).
         """
-        return self.repeat_adjusted(states @ self.item_embedding.weight[: self.num_items].T, seen)
+        return self.repeat_adjusted(states @ self.item_table()[: self.num_items].T, seen)
+
+    def item_vectors(self, ids: Tensor) -> Tensor:
+        """`[..., D]` vectors of item ids (inputs and output scores alike): id row + fields + title, as chosen."""
+        if self.item_content is None:
+            return self.item_embedding(ids)
+        content = self.item_content(ids)
+        if self.item_embedding is None:
+            return content
+        id_part = self.item_embedding(ids)
+        if self.training and self.item_id_dropout > 0:
+            id_part = id_part * (torch.rand(ids.shape, device=ids.device) >= self.item_id_dropout)[..., None]
+        return id_part + content
+
+    def item_table(self) -> Tensor:
+        """`[num_items + 1, D]`: every item id's vector (the id table itself when items are ids only)."""
+        if self.item_content is None:
+            return self.item_embedding.weight
+        return self.item_vectors(torch.arange(self.num_items + 1, device=self.item_content_device()))
+
+    def item_content_device(self) -> torch.device:
+        return next(self.item_content.parameters()).device
+
+    def prepare_inputs(self, data: Featurized, cache_dir: Path, train_rows: np.ndarray | None = None) -> dict:
+        """Give the content part the featurized item table (codes, title vectors); it adds no batch inputs."""
+        table = (getattr(data, "meta", None) or {}).get("item_table") or {}
+        if self.item_content is not None and table.get("directory"):
+            self.item_content.fill(table["directory"])
+        return {}
 
     def repeat_adjusted(self, scores: Tensor, seen: Tensor | None) -> Tensor:
         """`scores` plus the learned repeat weight wherever `seen` is true (unchanged when disabled)."""

@@ -33,8 +33,15 @@ class SequenceTransformer(SequenceEncoder):
         causal: bool = False,
         pooling: str = "mean",
         repeat_bias: bool = False,
+        item_inputs: list[str] | None = None,
+        item_fields: dict[str, list[int]] | None = None,
+        item_text_dim: int | None = None,
+        item_id_dropout: Annotated[float, Range(0, 1, max_inclusive=False)] = 0.0,
     ) -> None:
-        super().__init__(num_items=num_items, dim=dim, pooling=pooling, repeat_bias=repeat_bias)
+        super().__init__(
+            num_items=num_items, dim=dim, pooling=pooling, repeat_bias=repeat_bias, item_inputs=item_inputs,
+            item_fields=item_fields, item_text_dim=item_text_dim, item_id_dropout=item_id_dropout,
+        )  # fmt: skip
         if dim % heads:
             raise ConfigError(f"encoder.dim ({dim}) must be divisible by encoder.heads ({heads})")
         self.max_len = max_len
@@ -56,7 +63,7 @@ class SequenceTransformer(SequenceEncoder):
         if length > self.max_len:
             raise ValueError(f"sequence length {length} exceeds encoder max_len {self.max_len}")
         positions = torch.arange(self.max_len - length, self.max_len, device=items.device)
-        hidden = self.item_embedding(items) + self.position_embedding(positions)
+        hidden = self.item_vectors(items) + self.position_embedding(positions)
         for name, embedding in self.side_embeddings.items():
             hidden = hidden + embedding(batch[name])
         hidden = self.dropout(self.input_norm(hidden))

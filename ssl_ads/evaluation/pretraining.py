@@ -17,6 +17,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 from rich.console import Console
 from rich.table import Table
 
+from ssl_ads.config.sparse_item_table import decide_for_pretraining
 from ssl_ads.data.batches import batch_loader
 from ssl_ads.encoders.bundle import safe_load, save_encoder
 from ssl_ads.errors import ConfigError
@@ -33,8 +34,11 @@ def pretrain(ctx: StageContext, callbacks: tuple[pl.Callback, ...] = ()) -> tupl
     encoder = ctx.fresh_encoder()
     pretext = instantiate(cfg.pretext)
     bundle = ctx.bundle({"pretext_config": OmegaConf.to_container(cfg.pretext, resolve=True)})
-    module = PretrainModule(encoder, pretext, cfg.pretrain.lr, cfg.pretrain.weight_decay, bundle)
+    choice, clip = cfg.pretrain.get("sparse_item_table", "auto"), cfg.trainer.get("gradient_clip_val")
+    sparse = decide_for_pretraining(choice, encoder, pretext, clip)
+    module = PretrainModule(encoder, pretext, cfg.pretrain.lr, cfg.pretrain.weight_decay, bundle, sparse.sparse)
     metrics: dict = {"pretext": type(pretext).__name__, "train_users": len(pretext_rows(ctx))}
+    metrics["sparse_item_table"] = sparse.reason
     started = time.perf_counter()
     if pretext.trains:
         loop = cfg.pretrain

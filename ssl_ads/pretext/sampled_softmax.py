@@ -78,8 +78,7 @@ def item_loss(
 def _scores(encoder: SequenceEncoder, states: Tensor, items: Tensor, bias: Tensor | None) -> Tensor:
     """`[N, C]` scores of `items [C]`; the rows are gathered with the table's own sparsity, so a
     `sparse=True` item embedding keeps a sparse gradient (no dense `[V, D]` gradient per step)."""
-    table = encoder.item_embedding
-    scores = states @ F.embedding(items, table.weight, sparse=table.sparse).T
+    scores = states @ encoder.item_vectors(items).T
     return scores if bias is None else scores + bias[items]
 
 
@@ -98,13 +97,12 @@ def _sampled_loss(
     `logaddexp(positive, logsumexp(negatives)) - positive` (no `[N, K + 1]` concatenation)."""
     sampler = sampler if sampler is not None else NegativeSampler("uniform")
     sampled, log_q = sampler.draw(num_negatives, encoder.num_items, states.device)
-    table = encoder.item_embedding
-    positive = (states * F.embedding(targets, table.weight, sparse=table.sparse)).sum(-1)
+    positive = (states * encoder.item_vectors(targets)).sum(-1)
     offset = -(log_q.to(states.dtype) + math.log(num_negatives)) if logq else torch.zeros_like(states[0, :1])
     if bias is not None:
         positive = positive + bias[targets]
         offset = offset + bias[sampled]
-    negative = torch.addmm(offset[None, :], states, F.embedding(sampled, table.weight, sparse=table.sparse).T)
+    negative = torch.addmm(offset[None, :], states, encoder.item_vectors(sampled).T)
     if seen is not None:
         candidates = torch.unique(torch.cat([targets, sampled]))
         flags = seen(candidates)
@@ -145,12 +143,11 @@ def _in_batch_loss(
         offset = (count.double().log() - (q * targets.shape[0]).log()).to(states.dtype)
     if bias is not None:
         offset = offset + bias[candidates]
-    table = encoder.item_embedding
-    logits = torch.addmm(offset[None, :], states, F.embedding(candidates, table.weight, sparse=table.sparse).T)
+    logits = torch.addmm(offset[None, :], states, encoder.item_vectors(candidates).T)
     flags = seen(candidates) if seen is not None else None
     logits = encoder.repeat_adjusted(logits, flags)
     if corrected:  # the positive keeps its raw score: only the other columns estimate the partition function
-        positive = (states * F.embedding(targets, table.weight, sparse=table.sparse)).sum(-1, keepdim=True)
+        positive = (states * encoder.item_vectors(targets)).sum(-1, keepdim=True)
         if bias is not None:
             positive = positive + bias[targets][:, None]
         positive = encoder.repeat_adjusted(positive, None if flags is None else flags.gather(1, label[:, None]))

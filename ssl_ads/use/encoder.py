@@ -109,12 +109,14 @@ class TrainedEncoder:
 
     def embed_items(self) -> pl.DataFrame:
         """The sequence encoder's item table: `item_id` (original ids, vocabulary order) + `embedding`."""
-        table = getattr(self.module, "item_embedding", None)
-        if self.modality != "sequence" or table is None:
+        item_vectors = getattr(self.module, "item_vectors", None)
+        if self.modality != "sequence" or item_vectors is None:
             raise ConfigError(f"{self.path}: only a sequence encoder has an item table ({self.modality} encoder)")
         vocab = pl.DataFrame(self.state["item_vocab"])
         rows = torch.from_numpy(vocab.get_column("idx").to_numpy().astype(np.int64))
-        vectors = table.weight.detach()[rows].float().numpy()
+        self.module.eval()  # no id dropout: the vectors scoring uses (id row + side fields + title, as trained)
+        with torch.inference_mode():
+            vectors = item_vectors(rows).float().numpy()
         return vocab.select("item_id").with_columns(pl.Series("embedding", vectors))
 
     def _chunks(self, frame: Frame, id_columns: list[str], batch_size: int, where: str) -> Chunks:

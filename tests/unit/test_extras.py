@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ssl_ads.config.preflight import preflight
-from ssl_ads.encoders.sentence_model import DEFAULT_MODEL, load_sentence_model, resolve_model_dir
+from ssl_ads.data.sentence_model import DEFAULT_MODEL, load_sentence_model, resolve_model_dir
 from ssl_ads.errors import ConfigError
 
 HINT = "pip install 'ssl-ads[text]'"

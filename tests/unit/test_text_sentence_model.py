@@ -9,14 +9,14 @@ import numpy as np
 import polars as pl
 import pytest
 
-from ssl_ads.encoders import embedding_cache
-from ssl_ads.encoders.sentence_model import (
+from ssl_ads.data.sentence_model import (
     DEFAULT_MODEL,
     fast_encode,
     load_sentence_model,
     reference_encode,
     resolve_model_dir,
 )
+from ssl_ads.encoders import embedding_cache
 from ssl_ads.errors import ConfigError
 
 TEXTS = ["Timeless elegance, handcrafted for you.", "GRAB IT NOW!!! LOWEST PRICE", "A cozy sweater, soft and warm."]
@@ -103,7 +103,7 @@ def test_packed_fp32_matches_the_model_on_mixed_and_equal_lengths(st_model):
 def test_auto_precision_follows_the_cpu(st_model, monkeypatch, tmp_path, bf16_fast, expected):
     """`auto` resolves by the CPU probe; the encoder, the cache key and the inference path all use the result."""
     from ssl_ads import hardware
-    from ssl_ads.encoders import sentence_model
+    from ssl_ads.data import sentence_model
     from ssl_ads.encoders.sentence_pretrained import SentencePretrained
 
     monkeypatch.setattr(hardware, "cpu_bf16_fast", lambda: bf16_fast)

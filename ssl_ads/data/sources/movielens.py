@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import polars as pl
 
 from ssl_ads.config.ranges import Range
+from ssl_ads.data.item_table import ItemTableOption
 from ssl_ads.data.quarantine import LINE
 from ssl_ads.data.sequence_dataset import SequenceSource
 from ssl_ads.data.sources.common import (
@@ -38,7 +39,7 @@ FIELDS = ("user_id", "item_id", "rating", "timestamp")
 COLUMNS = ["user_id", "item_id", "timestamp", "rating"]
 
 
-class MovieLens(UserLabelsOption, EventLogDataset):
+class MovieLens(ItemTableOption, UserLabelsOption, EventLogDataset):
     """Every rating is an interaction, ordered by time per user; no label window.
 
     User labels come from the user file (`user_file` + `user_labels`: gender, age threshold, occupation...),
@@ -62,9 +63,15 @@ class MovieLens(UserLabelsOption, EventLogDataset):
         user_file: str | None = None,
         user_labels: dict[str, Any] | None = None,
         user_columns: list[str] | None = None,
+        item_file: str | None = None,
+        item_fields: list[str] | None = None,
+        item_text: str | None = None,
+        item_buckets: Annotated[int, Range(min=1)] = 8,
     ) -> None:
         cleaning = (dedup, min_user_interactions, min_item_interactions, max_bad_share)
         super().__init__(path, *cleaning, max_len, min_item_count, side_fields, min_timestamp, max_timestamp)
+        # item side fields / title from the item file (ml-100k.item, u.item, movies.dat): encoder.item_inputs
+        self.init_item_table(item_file, item_fields, item_text, item_buckets)
         if format != "auto" and format not in FORMATS:
             raise ConfigError(f"dataset.format must be auto or one of {', '.join(FORMATS)}, got '{format}'")
         self.format = format

@@ -9,6 +9,7 @@ from typing import Annotated
 import polars as pl
 
 from ssl_ads.config.ranges import Range
+from ssl_ads.data.item_table import ItemTableOption
 from ssl_ads.data.sequence_dataset import SequenceDataset, SequenceSource
 from ssl_ads.data.sources.synthetic_marketplace import SimulatorSettings
 from ssl_ads.data.sources.synthetic_tables import load_or_simulate, settings_hash
@@ -16,7 +17,7 @@ from ssl_ads.data.sources.synthetic_tables import load_or_simulate, settings_has
 LABEL_COLUMNS = ["user_id", "conversion", "churn", "is_bot", "intent_topic"]
 
 
-class SyntheticSequences(SequenceDataset):
+class SyntheticSequences(ItemTableOption, SequenceDataset):
     """Simulated click/cart/purchase events; labels come from the final `label_window_days`."""
 
     def __init__(
@@ -34,8 +35,12 @@ class SyntheticSequences(SequenceDataset):
         max_len: Annotated[int, Range(min=2)] = 50,
         min_item_count: Annotated[int, Range(min=1)] = 1,
         side_fields: list[str] | None = None,
+        item_fields: list[str] | None = None,
+        item_buckets: Annotated[int, Range(min=1)] = 8,
     ) -> None:
         super().__init__(max_len=max_len, min_item_count=min_item_count, side_fields=side_fields)
+        # the catalogue's columns (category, advertiser_id, price_tier, price...) as item fields: encoder.item_inputs
+        self.init_item_table(None, item_fields, None, item_buckets)
         self.settings = SimulatorSettings(
             n_users=n_users,
             n_items=n_items,
@@ -72,3 +77,13 @@ class SyntheticSequences(SequenceDataset):
             "min_item_count": self.min_item_count,
             "side_fields": self.side_fields,
         }
+
+    def item_table_name(self) -> str:
+        return f"the simulator's catalogue (seed {self.settings.seed})"
+
+    def item_frame(self, cache_dir: Path) -> pl.DataFrame:
+        """The simulated catalogue: item_id, topic, category, advertiser_id, price_tier, price, popularity."""
+        return pl.read_parquet(load_or_simulate(self.settings, cache_dir) / "items.parquet")
+
+    def item_table_fingerprint(self) -> dict:
+        return {"simulator": settings_hash(self.settings)}

