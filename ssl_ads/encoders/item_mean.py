@@ -38,12 +38,16 @@ class ItemMeanTransformer(SequenceTransformer):
         causal: bool = False,
         pooling: str = "mean",
         repeat_bias: bool = False,
+        item_inputs: list[str] | None = None,
+        item_fields: dict[str, list[int]] | None = None,
+        item_text_dim: int | None = None,
+        item_id_dropout: Annotated[float, Range(0, 1, max_inclusive=False)] = 0.0,
         user_vector: str = "items",
     ) -> None:
         # the full signature, not **kwargs: the config schema is read from it (ssl_ads.config.validate)
         super().__init__(
             num_items, max_len, side_vocab_sizes, dim, layers, heads, ff_dim, dropout, attn_dropout, causal, pooling,
-            repeat_bias,
+            repeat_bias, item_inputs, item_fields, item_text_dim, item_id_dropout,
         )  # fmt: skip
         if user_vector not in USER_VECTORS:
             raise ConfigError(f"encoder.user_vector must be one of {USER_VECTORS}, got {user_vector!r}")
@@ -51,9 +55,11 @@ class ItemMeanTransformer(SequenceTransformer):
         self.feature_dim = self.dim * (2 if user_vector == "items+states" else 1)
 
     def item_mean(self, batch: dict[str, Tensor]) -> Tensor:
-        """Mean of the item embeddings of the real (unpadded) positions, `[B, D]`."""
-        mask = batch["mask"].unsqueeze(-1).to(self.item_embedding.weight.dtype)
-        return (self.item_embedding(batch["items"]) * mask).sum(1) / mask.sum(1).clamp_min(1.0)
+        """Mean of the item vectors (id row and any side fields / title: `encoder.item_inputs`) of the real
+        (unpadded) positions, `[B, D]`."""
+        vectors = self.item_vectors(batch["items"])
+        mask = batch["mask"].unsqueeze(-1).to(vectors.dtype)
+        return (vectors * mask).sum(1) / mask.sum(1).clamp_min(1.0)
 
     def embed(self, batch: dict[str, Tensor]) -> Tensor:
         """The item-mean user vector (what `ssl-ads embed` writes and a task head reads by default)."""

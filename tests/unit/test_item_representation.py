@@ -32,8 +32,9 @@ def _codes() -> dict[str, torch.Tensor]:
 
 def _with_fields(inputs: list[str], cls=SequenceTransformer, **kwargs):
     torch.manual_seed(0)
-    extra = {} if cls is SequenceTransformer else {"hidden_dim": 8}
-    small = SMALL if cls is SequenceTransformer else {k: SMALL[k] for k in ("num_items", "max_len", "dim", "layers")}
+    transformer = issubclass(cls, SequenceTransformer)
+    extra = {} if transformer else {"hidden_dim": 8}
+    small = SMALL if transformer else {k: SMALL[k] for k in ("num_items", "max_len", "dim", "layers")}
     encoder = cls(**small, **extra, item_inputs=inputs, item_fields=FIELDS, **kwargs)
     for name, value in _codes().items():
         getattr(encoder.item_content, name).copy_(value)
@@ -127,3 +128,15 @@ def test_a_checkpoint_keeps_the_item_table(tmp_path):
     batch = _batch()
     assert torch.equal(loaded(batch), encoder(batch))
     assert torch.equal(loaded.item_table(), encoder.item_table())
+
+
+def test_the_item_mean_user_vector_averages_the_content_aware_item_vectors():
+    """`encoder=transformer_item_mean` with `item_inputs=[fields]` (no id table) averages the field vectors."""
+    from ssl_ads.encoders.item_mean import ItemMeanTransformer
+
+    encoder = _with_fields(["fields"], cls=ItemMeanTransformer)
+    batch = _batch()
+    vectors = encoder.item_vectors(batch["items"])
+    mask = batch["mask"].unsqueeze(-1).float()
+    assert encoder.item_embedding is None
+    assert torch.allclose(encoder.embed(batch), (vectors * mask).sum(1) / mask.sum(1))
