@@ -118,3 +118,21 @@ def test_auto_precision_follows_the_cpu(st_model, monkeypatch, tmp_path, bf16_fa
     monkeypatch.setattr(sentence_model, "_inference_body", lambda m, p: used.append(p) or body(m, p))
     vectors = fast_encode(st_model, TEXTS, batch_size=2, max_length=64, precision="auto")
     assert used == [expected] and vectors.shape == (3, 384)
+
+
+def test_packed_fp32_on_two_threads_gives_every_text_its_own_vector(st_model):
+    """With 2 torch threads the texts are split over 2 Python threads (every 2nd text each): each text still gets
+    the vector one thread gives it, in its own row, and torch's thread count is restored."""
+    import torch
+
+    texts = [f"{TEXTS[i % 3]} {' extra' * (i % 7)}" for i in range(11)]
+    single = fast_encode(st_model, texts, precision="fp32")
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        split = fast_encode(st_model, texts, precision="fp32")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)
+    np.testing.assert_allclose(split, single, atol=1e-5)
+    assert not np.allclose(split[0], split[1])
