@@ -147,7 +147,7 @@ def embed_texts(texts: list[str]) -> np.ndarray:
 
     require_extra("text", "dataset.item_text (a frozen sentence embedding of each item's title)")
     model = load_sentence_model(TEXT_MODEL)
-    present = np.flatnonzero(np.array([bool(t.strip()) for t in texts]))
+    present = np.flatnonzero(pl.Series(texts, dtype=pl.String).str.strip_chars().str.len_chars().to_numpy() > 0)
     vectors = fast_encode(model, [texts[i] for i in present], precision="fp32")
     out = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
     out[present] = vectors

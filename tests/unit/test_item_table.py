@@ -113,3 +113,14 @@ def test_movielens_featurizes_its_item_table_and_refuses_an_unknown_column(tmp_p
         MovieLens(**common, item_fields=["genre"]).featurize(tmp_path / "cache")
     with pytest.raises(ConfigError, match=r"dataset.item_file"):
         MovieLens(**{**common, "item_file": None}, item_fields=["genres"]).featurize(tmp_path / "cache")
+
+
+def test_title_vectors_are_zero_for_items_without_a_title():
+    """Blank titles are not embedded (zero rows); the others get MiniLM's unit-length vector, in their own row."""
+    from ssl_ads.data.item_table import embed_texts
+
+    vectors = embed_texts(["", "A soft wool sweater", "  ", "Running shoes"])
+    assert vectors.shape == (4, 384)
+    assert not vectors[[0, 2]].any()
+    np.testing.assert_allclose(np.linalg.norm(vectors[[1, 3]], axis=1), 1.0, atol=1e-5)
+    assert not np.allclose(vectors[1], vectors[3])
