@@ -20,7 +20,6 @@ ENCODER_TARGETS: dict[str, tuple[str, str]] = {
         "SequenceTransformer",
     ),
     "ssl_ads.encoders.gru.SequenceGRU": ("ssl_ads.encoders.gru", "SequenceGRU"),
-    "ssl_ads.encoders.item_mean.ItemMeanTransformer": ("ssl_ads.encoders.item_mean", "ItemMeanTransformer"),
     "ssl_ads.encoders.field_mlp.FieldMLP": ("ssl_ads.encoders.field_mlp", "FieldMLP"),
     "ssl_ads.encoders.field_transformer.FieldTransformer": ("ssl_ads.encoders.field_transformer", "FieldTransformer"),
     "ssl_ads.encoders.text_transformer.TextTransformer": ("ssl_ads.encoders.text_transformer", "TextTransformer"),

@@ -14,6 +14,13 @@ from ssl_ads.encoders.base import Encoder
 from ssl_ads.encoders.item_representation import ItemContent, check_id_dropout, check_item_inputs
 from ssl_ads.errors import ConfigError
 
+# What `embed` / `features` return for a user (`encoder.user_vector`):
+# states        the pooled per-position states (`encoder.pooling`): order and recency matter;
+# items         the mean of the user's item vectors (item2vec-style): *which* items, a dense bag of items that a
+#               probe reads with few labels (audience segments); pretraining is unchanged, it reads `forward`;
+# items+states  the item mean beside the pooled states (`features` only; `embed` stays `dim` wide: the item mean).
+USER_VECTORS = ("states", "items", "items+states")
+
 
 class SequenceEncoder(Encoder):
     """Maps a batch of left-padded item sequences to states `[B, L, D]` and a pooled `[B, D]`.
@@ -34,13 +41,18 @@ class SequenceEncoder(Encoder):
         item_fields: dict[str, list[int]] | None = None,
         item_text_dim: int | None = None,
         item_id_dropout: float = 0.0,
+        user_vector: str = "states",
     ) -> None:
         super().__init__()
         if pooling not in ("mean", "last"):
             raise ConfigError(f"encoder.pooling must be 'mean' or 'last', got {pooling!r}")
+        if user_vector not in USER_VECTORS:
+            raise ConfigError(f"encoder.user_vector must be one of {USER_VECTORS}, got {user_vector!r}")
         self.num_items = num_items
         self.dim = dim
         self.pooling = pooling
+        self.user_vector = user_vector
+        self.feature_dim = dim * (2 if user_vector == "items+states" else 1)
         # What an item is (ssl_ads.encoders.item_representation): its id row, its side fields, its title, summed.
         self.item_inputs = check_item_inputs(item_inputs, item_fields, item_text_dim)
         # training only: share of item occurrences whose id part is left out, so the content part alone learns to
@@ -72,12 +84,29 @@ class SequenceEncoder(Encoder):
         raise NotImplementedError
 
     def embed(self, batch: dict[str, Tensor]) -> Tensor:
-        """The user representation a probe or a task head reads."""
+        """The user representation `[B, dim]` (`encoder.user_vector`) that `ssl-ads embed` writes."""
+        return self.pooled_states(batch) if self.user_vector == "states" else self.item_mean(batch)
+
+    def features(self, batch: dict[str, Tensor]) -> Tensor:
+        """What a probe or a task head reads: the embedding, or the item mean beside the pooled states."""
+        if self.user_vector != "items+states":
+            return self.embed(batch)
+        return torch.cat([self.item_mean(batch), self.pooled_states(batch)], dim=-1)
+
+    def pooled_states(self, batch: dict[str, Tensor]) -> Tensor:
+        """The states pooled over real positions (`encoder.pooling`: mean, or the most recent), `[B, D]`."""
         states = self(batch)
         if self.pooling == "last":
             return states[:, -1]
         mask = batch["mask"].unsqueeze(-1).to(states.dtype)
         return (states * mask).sum(1) / mask.sum(1).clamp_min(1.0)
+
+    def item_mean(self, batch: dict[str, Tensor]) -> Tensor:
+        """Mean of the item vectors (id row and any side fields / title: `encoder.item_inputs`) of the real
+        (unpadded) positions, `[B, D]`: no transformer pass, one lookup per event."""
+        vectors = self.item_vectors(batch["items"])
+        mask = batch["mask"].unsqueeze(-1).to(vectors.dtype)
+        return (vectors * mask).sum(1) / mask.sum(1).clamp_min(1.0)
 
     def item_logits(self, states: Tensor, seen: Tensor | None = None) -> Tensor:
         """Scores of every catalogue item (pad/OOV/mask excluded later by the caller), tied embeddings.

@@ -37,10 +37,12 @@ class SequenceTransformer(SequenceEncoder):
         item_fields: dict[str, list[int]] | None = None,
         item_text_dim: int | None = None,
         item_id_dropout: Annotated[float, Range(0, 1, max_inclusive=False)] = 0.0,
+        user_vector: str = "states",
     ) -> None:
         super().__init__(
             num_items=num_items, dim=dim, pooling=pooling, repeat_bias=repeat_bias, item_inputs=item_inputs,
             item_fields=item_fields, item_text_dim=item_text_dim, item_id_dropout=item_id_dropout,
+            user_vector=user_vector,
         )  # fmt: skip
         if dim % heads:
             raise ConfigError(f"encoder.dim ({dim}) must be divisible by encoder.heads ({heads})")

@@ -131,10 +131,8 @@ def test_a_checkpoint_keeps_the_item_table(tmp_path):
 
 
 def test_the_item_mean_user_vector_averages_the_content_aware_item_vectors():
-    """`encoder=transformer_item_mean` with `item_inputs=[fields]` (no id table) averages the field vectors."""
-    from ssl_ads.encoders.item_mean import ItemMeanTransformer
-
-    encoder = _with_fields(["fields"], cls=ItemMeanTransformer)
+    """`encoder.user_vector=items` with `item_inputs=[fields]` (no id table) averages the field vectors."""
+    encoder = _with_fields(["fields"], user_vector="items")
     batch = _batch()
     vectors = encoder.item_vectors(batch["items"])
     mask = batch["mask"].unsqueeze(-1).float()
