@@ -169,9 +169,10 @@ def fmt(values: list[float]) -> str:
     return f"{np.mean(values):.3f} ± {np.std(values):.3f}" if values else "–"
 
 
-def report(records: list[dict], tasks: list[str], overrides: list[str], console: Console) -> None:
-    console.print("[bold]Protocol[/] (ssl-ads pipeline experiment=demo, per seed and task)")
-    for line in protocol_lines(records, overrides):
+def report(records: list[dict], tasks: list[str], protocol: list[str], console: Console, title: str) -> None:
+    """The protocol lines, then per task one table (rows × label fractions) and the verdicts."""
+    console.print(f"[bold]Protocol[/] ({title})")
+    for line in protocol:
         console.print(f"  {line}")
     fractions = records[0]["config"]["label_fractions"]
     for task in tasks:
@@ -226,7 +227,8 @@ def main() -> None:
     started = time.perf_counter()
     out = args.out.resolve()
     records = [run_seed(seed, args.tasks, out, overrides, console) for seed in args.seeds]
-    report(records, args.tasks, overrides, console)
+    protocol = protocol_lines(records, overrides)
+    report(records, args.tasks, protocol, console, "ssl-ads pipeline experiment=demo, per seed and task")
     console.print(f"total {time.perf_counter() - started:.0f} s")
 
 

@@ -34,7 +34,8 @@ def featurize_sequences(
 
     `state` (from a pretrained encoder's bundle) maps items exactly as the encoder was trained.
     """
-    item_vocab = pl.DataFrame(state["item_vocab"]) if state else None
+    # without one (an id-free encoder's checkpoint: `reads_any_catalogue`) the run's items are numbered afresh
+    item_vocab = pl.DataFrame(state["item_vocab"]) if state and "item_vocab" in state else None
     key = {"dataset": dataset.fingerprint(), "version": FEATURIZER_VERSION}
     if item_vocab is not None:
         key["item_vocab"] = stable_hash(item_vocab.hash_rows().to_list())

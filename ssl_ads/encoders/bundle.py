@@ -90,11 +90,36 @@ def save_encoder(path: Path, encoder: nn.Module, bundle: dict[str, Any]) -> None
     save_atomic(path, lambda tmp: torch.save(payload, tmp))
 
 
-def load_encoder(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild an encoder from `encoder.pt` or from a pretraining Lightning checkpoint (data only, see module)."""
+# What sizes an encoder by its catalogue (the run's `Featurized.encoder_kwargs`), and the per-item buffers that
+# content-aware items fill from the run's item table (`ItemContent.fill`) rather than from a checkpoint.
+CATALOGUE_KEYS = ("num_items", "item_fields", "item_text_dim")
+PER_ITEM_BUFFERS = re.compile(r"item_content\.(codes_\w+|text_vectors)")
+
+
+def reads_any_catalogue(encoder_config: Mapping[str, Any]) -> bool:
+    """Whether a sequence encoder describes items by content alone (`item_inputs` without `id`): nothing it
+    learned belongs to an item id, so it reads another catalogue (a new client's items, disjoint ids) through
+    that catalogue's item table, with the field values and bucket edges it was trained with."""
+    inputs = encoder_config.get("item_inputs")
+    return isinstance(inputs, (list, tuple)) and "id" not in inputs
+
+
+def load_encoder(path: str | Path, catalogue: Mapping[str, Any] | None = None) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild an encoder from `encoder.pt` or from a pretraining Lightning checkpoint (data only, see module).
+
+    `catalogue` (the run's `Featurized.encoder_kwargs`) rebuilds an id-free encoder (`reads_any_catalogue`) for
+    the run's items: every learned weight is loaded, the per-item buffers are left for `prepare_inputs` to fill.
+    """
     path = Path(path)
     bundle, state = read_bundle(path)
-    encoder = build_encoder(path, bundle["encoder_config"])
+    config = bundle["encoder_config"]
+    new_catalogue = catalogue is not None and reads_any_catalogue(config)
+    if new_catalogue:
+        config = {**config, **{key: catalogue[key] for key in CATALOGUE_KEYS if key in catalogue}}
+    encoder = build_encoder(path, config)
+    if new_catalogue:
+        own = encoder.state_dict()
+        state = {**state, **{key: own[key] for key in own if PER_ITEM_BUFFERS.fullmatch(key)}}
     try:
         encoder.load_state_dict(state)
     except RuntimeError as err:
@@ -109,9 +134,12 @@ STATE_KEYS = {"sequence": ("item_vocab",), "tabular": ("categorical", "numeric")
 
 
 def checkpoint_state(path: str | Path, dataset: Dataset, dataset_config: Mapping, cache_dir: Path) -> dict[str, Any]:
-    """The featurizer state of `encoder_ckpt`, once `check_matches` has accepted it for this run's dataset."""
+    """The featurizer state of `encoder_ckpt`, once `check_matches` has accepted it for this run's dataset
+    (without the item vocabulary for an id-free encoder: the run's own items are numbered afresh)."""
     bundle, _ = read_bundle(path)
     check_matches(Path(path), bundle, dataset, dataset_config, cache_dir)
+    if reads_any_catalogue(bundle["encoder_config"]):  # the item vocabulary only indexed its item table: the run
+        return {k: v for k, v in bundle["data_state"].items() if k != "item_vocab"}  # numbers its own items
     return bundle["data_state"]
 
 

@@ -14,12 +14,14 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import EarlyStopping, EMAWeightAveraging, ModelCheckpoint, RichProgressBar
 from pytorch_lightning.utilities import rank_zero_only
+from rich.console import Console
+from rich.markup import escape
 
 from ssl_ads.data.cleaning_report import REPORT_KEY, attach, explain_shortage
 from ssl_ads.data.featurized import Featurized
 from ssl_ads.data.split import RowSplit, SplitSettings, TooFewRows
 from ssl_ads.encoders.base import Encoder
-from ssl_ads.encoders.bundle import checkpoint_state, make_bundle
+from ssl_ads.encoders.bundle import checkpoint_state, load_encoder, make_bundle
 from ssl_ads.errors import ConfigError, DataError
 from ssl_ads.hardware import resolve_trainer_precision
 from ssl_ads.report.tracking import fit_logger
@@ -46,6 +48,12 @@ class StageContext:
         """A randomly initialised encoder (seeded by the run's seed)."""
         pl.seed_everything(self.cfg.seed, verbose=False)
         return self.prepare(instantiate(self.encoder_config()))
+
+    def checkpoint_encoder(self, path: str | Path) -> Encoder:
+        """The encoder of `path`; an id-free one is rebuilt for this run's catalogue (see `load_encoder`)."""
+        encoder = load_encoder(path, self.data.encoder_kwargs)[0]
+        # content-aware items read this run's item table (a rebuilt id-free encoder's buffers are empty until then)
+        return self.prepare(encoder) if getattr(encoder, "item_content", None) is not None else encoder
 
     def prepare(self, encoder: Encoder) -> Encoder:
         """Let the encoder add inputs computed once per dataset (`prepare_inputs`, e.g. cached sentence
@@ -90,7 +98,26 @@ def featurize_run(cfg: DictConfig, encoder_ckpt: str | None = None) -> tuple[Fea
     data = dataset.featurize(Path(cfg.cache_dir), state, split=settings)
     # what cleaning removed, in data.meta (bundles and outputs carry it) and on the console
     attach(data, from_checkpoint=state is not None, show=rank_zero_only.rank == 0)
+    if state is not None and rank_zero_only.rank == 0:
+        warn_unknown_items(data, encoder_ckpt)
     return data, settings
+
+
+UNKNOWN_ITEMS_WARNING = 0.5  # share of events whose item a checkpoint's vocabulary lacks
+
+
+def warn_unknown_items(data: Featurized, encoder_ckpt: str) -> None:
+    """Say so when most events' items are unknown to the checkpoint's item vocabulary (another catalogue):
+    they all read the one OOV vector, so the encoder sees little of what users did."""
+    events, unknown = int(data.meta.get("num_events") or 0), int(data.meta.get("oov_events") or 0)
+    if events and unknown / events >= UNKNOWN_ITEMS_WARNING:
+        message = (
+            f"{data.source}: {100 * unknown / events:.1f} % of the events are items the encoder's vocabulary does "
+            f"not know (encoder_ckpt={encoder_ckpt} was pretrained on another catalogue?); they all read one OOV "
+            "vector. An encoder whose items are their content reads any catalogue: dataset.item_fields=[...] "
+            "encoder.item_inputs=[fields]."
+        )
+        Console(stderr=True).print(f"[yellow]warning:[/] {escape(message)}", highlight=False)
 
 
 def too_few_error(data: Featurized, err: TooFewRows) -> DataError:

@@ -11,7 +11,6 @@ from rich.console import Console
 from ssl_ads.baselines.bag_of_items import bag_of_items_rows
 from ssl_ads.baselines.gbdt import gbdt_rows
 from ssl_ads.data.cleaning_report import REPORT_KEY
-from ssl_ads.encoders.bundle import load_encoder
 from ssl_ads.encoders.registry import fresh_encoder_label
 from ssl_ads.evaluation.context import StageContext, build_context
 from ssl_ads.evaluation.evaluator import Evaluator
@@ -27,7 +26,7 @@ from ssl_ads.training.online_probe import OnlineLinearProbe, probe_subset
 def _encoder_for(cfg: DictConfig, ctx):
     """The checkpoint's encoder when `encoder_ckpt` is set, otherwise a fresh (scratch) one."""
     if cfg.encoder_ckpt:
-        return load_encoder(cfg.encoder_ckpt)[0], "pretrained"
+        return ctx.checkpoint_encoder(cfg.encoder_ckpt), "pretrained"
     encoder = ctx.fresh_encoder()
     return encoder, fresh_encoder_label(encoder)  # scratch, or frozen-pretrained (MiniLM)
 
@@ -96,7 +95,7 @@ def pipeline_rows(
     fractions = list(cfg.label_fractions)
     pretrained = None
     if cfg.encoder_ckpt:
-        pretrained = load_encoder(cfg.encoder_ckpt)[0]
+        pretrained = ctx.checkpoint_encoder(cfg.encoder_ckpt)
         pretrain_info = {"encoder_ckpt": cfg.encoder_ckpt}
     else:
         probe = online_probe(cfg, ctx, downstream)
@@ -105,7 +104,7 @@ def pipeline_rows(
             pretrain_info[f"{probe.name}_first"] = probe.history[0][1]
             pretrain_info[f"{probe.name}_last"] = probe.history[-1][1]
         if "epochs" in pretrain_info:
-            pretrained = load_encoder(path)[0]
+            pretrained = ctx.checkpoint_encoder(path)
         else:
             Console().print("[yellow]pretext=none: only the from-scratch rows are computed[/]")
     rows: list[ResultRow] = []

@@ -27,7 +27,7 @@ from rich.console import Console
 from ssl_ads.data.batches import batch_loader
 from ssl_ads.data.cleaning_report import REPORT_KEY, add_step, explain_shortage, short_history_step
 from ssl_ads.data.split import RowSplit, sample_fraction
-from ssl_ads.encoders.bundle import load_encoder, safe_load
+from ssl_ads.encoders.bundle import safe_load
 from ssl_ads.errors import ConfigError, DataError
 from ssl_ads.evaluation.context import StageContext, featurize_run, make_trainer, run_dir, selected_checkpoint
 from ssl_ads.evaluation.evaluator import Evaluator
@@ -166,8 +166,8 @@ def pretext_with_head(cfg: DictConfig, encoder, run_dir) -> Pretext | None:
     return pretext
 
 
-def _loaded_encoder(cfg: DictConfig, task: NextItemTask):
-    encoder = load_encoder(cfg.encoder_ckpt)[0]
+def _loaded_encoder(cfg: DictConfig, ctx: StageContext, task: NextItemTask):
+    encoder = ctx.checkpoint_encoder(cfg.encoder_ckpt)
     if getattr(encoder, "max_len", task.window + 1) < task.window + 1:
         raise ConfigError(
             f"encoder_ckpt: the encoder reads at most {encoder.max_len} positions; task.window={task.window} needs "
@@ -183,12 +183,12 @@ def run_ranking(cfg: DictConfig, stage: str) -> float:
     fractions = list(cfg.label_fractions)
     pretrained, head, pretrain_info = None, None, None
     if cfg.encoder_ckpt:
-        pretrained = _loaded_encoder(cfg, task)
+        pretrained = _loaded_encoder(cfg, ctx, task)
         pretrain_info = {"encoder_ckpt": cfg.encoder_ckpt}
     elif stage == "pipeline":
         path, pretrain_info = pretrain(ctx)
         if "epochs" in pretrain_info:
-            pretrained = load_encoder(path)[0]
+            pretrained = ctx.checkpoint_encoder(path)
             head = pretext_with_head(cfg, pretrained, ctx.run_dir)
         else:
             Console().print("[yellow]pretext=none: only the from-scratch rows are computed[/]")

@@ -50,3 +50,92 @@ def test_item_vectors_for_use_include_the_fields(tmp_path, cli_in):
     got = np.stack(items["embedding"].to_list())
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
     assert not np.allclose(got, bare)
+
+
+CONTENT_ONLY = ("dataset.item_fields=[category,price_tier]", "encoder.item_inputs=[fields]")
+
+
+def test_an_id_free_encoder_transfers_to_a_retailer_with_disjoint_item_ids(tmp_path, cli_in):
+    """Pretrain on one simulated retailer, probe on another (other seed, item ids shifted past the first's):
+    the run numbers its own items, every learned weight comes from the checkpoint and its items get the
+    category / price-tier vectors the pretraining learned (fitted values of the checkpoint, not refitted)."""
+    import torch
+
+    cache = tmp_path / "cache"
+    run = tmp_path / "pretrain"
+    source = ("dataset.seed=1", "dataset.item_id_offset=1000000", "dataset.n_items=160")  # a larger catalogue
+    result = cli_in(tmp_path, "pretrain", "experiment=tiny", *CONTENT_ONLY, *source, "pretrain.max_epochs=1",
+                    f"cache_dir={cache}", f"hydra.run.dir={run}")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    pretrained, bundle = load_encoder(run / "encoder.pt")
+    assert min(bundle["data_state"]["item_vocab"]["item_id"]) >= 1_000_000
+    probe = cli_in(tmp_path, "probe", "experiment=tiny", *CONTENT_ONLY, f"encoder_ckpt={run / 'encoder.pt'}",
+                   f"cache_dir={cache}", f"hydra.run.dir={tmp_path / 'probe'}")  # fmt: skip
+    assert probe.returncode == 0, probe.stderr[-3000:]
+    assert "pretrained-probe" in probe.stdout
+    # the target's items, numbered afresh: none falls back to the OOV id, every one has its category
+    assert "item table: 120 vocabulary items" in probe.stderr + probe.stdout
+    assert "unknown values" not in probe.stderr + probe.stdout
+
+    from hydra import compose, initialize_config_dir
+
+    from ssl_ads.config.choices import CONFIG_DIR
+    from ssl_ads.config.schema import register_configs
+    from ssl_ads.evaluation.context import StageContext, featurize_run
+
+    register_configs()
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=["stage=probe", "experiment=tiny", *CONTENT_ONLY, f"cache_dir={cache}",
+                                           f"encoder_ckpt={run / 'encoder.pt'}"])  # fmt: skip
+    data, settings = featurize_run(cfg, cfg.encoder_ckpt)
+    assert max(data.state["item_vocab"]["item_id"]) < 1_000_000  # the target retailer's own ids
+    ctx = StageContext(cfg, tmp_path, data, settings.apply(data.rows, data.source))
+    transferred = ctx.checkpoint_encoder(cfg.encoder_ckpt)
+    assert transferred.num_items == int(data.encoder_kwargs["num_items"]) != pretrained.num_items
+    for name, weight in pretrained.state_dict().items():
+        if "codes_" not in name:
+            assert torch.equal(transferred.state_dict()[name], weight), name
+    # an item of either catalogue gets the field vectors of its category and price tier
+    category = bundle["data_state"]["item_table"]["fields"]["category"]["values"]
+    codes = transferred.item_content.codes_category[2:-1, 0]
+    assert codes.min() >= 2 and codes.max() < 2 + len(category)
+
+
+def test_an_id_encoder_on_disjoint_item_ids_is_told_its_items_are_unknown(tmp_path, cli_in):
+    cache = tmp_path / "cache"
+    run = tmp_path / "pretrain"
+    result = cli_in(tmp_path, "pretrain", "experiment=tiny", "dataset.seed=1", "dataset.item_id_offset=1000000",
+                    "pretrain.max_epochs=1", f"cache_dir={cache}", f"hydra.run.dir={run}")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    probe = cli_in(tmp_path, "probe", "experiment=tiny", f"encoder_ckpt={run / 'encoder.pt'}", f"cache_dir={cache}",
+                   f"hydra.run.dir={tmp_path / 'probe'}")  # fmt: skip
+    output = " ".join((probe.stderr + probe.stdout).split())
+    assert probe.returncode == 0, probe.stderr[-3000:]
+    assert "100.0 % of the events are items the encoder's vocabulary does not know" in output
+    assert "encoder.item_inputs=[fields]" in output
+
+
+def test_an_events_file_takes_its_item_fields_from_an_item_file(tmp_path, cli_in):
+    """`dataset=events_file` with `dataset.item_file`: the columns named in `item_fields` describe the items; a
+    column the file lacks is named with the file's columns."""
+    from ssl_ads.data.sources.synthetic_marketplace import SimulatorSettings, simulate
+
+    tables = simulate(SimulatorSettings(n_users=300, n_items=60, n_topics=3, n_advertisers=6, seed=3))
+    tables.events.write_parquet(tmp_path / "events.parquet")
+    tables.items.select("item_id", "category", "price").write_parquet(tmp_path / "items.parquet")
+    small = ("encoder.dim=16", "encoder.layers=1", "encoder.ff_dim=32", "trainer.enable_progress_bar=false")
+    data = (*small, "dataset=events_file", f"dataset.path={tmp_path / 'events.parquet'}", "dataset.max_len=20",
+            f"dataset.item_file={tmp_path / 'items.parquet'}", "encoder.item_inputs=[id,fields]")  # fmt: skip
+    run = tmp_path / "pretrain"
+    result = cli_in(tmp_path, "pretrain", *data, "dataset.item_fields=[category,price]",
+                    "pretrain.max_epochs=1", f"hydra.run.dir={run}")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"vocabulary items from {tmp_path / 'items.parquet'}" in " ".join(result.stderr.split())
+    encoder, bundle = load_encoder(run / "encoder.pt")
+    assert bundle["data_state"]["item_table"]["fields"]["price"]["kind"] == "numeric"
+    assert encoder.item_content.codes_category[2:-1].min() >= 2
+    bad = cli_in(tmp_path, "pretrain", *data, "dataset.item_fields=[brand]",
+                 f"hydra.run.dir={tmp_path / 'bad'}")  # fmt: skip
+    message = " ".join(bad.stderr.split())
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr
+    assert "dataset.item_fields: no column 'brand'" in message and "its columns: category, price" in message

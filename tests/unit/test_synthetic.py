@@ -275,3 +275,15 @@ if __name__ == "__main__":  # timing check: python tests/unit/test_synthetic.py
             f"n_users={n_users:,}: {len(result.events):,} events, {len(result.impressions):,} impressions "
             f"in {elapsed:.1f} s"
         )
+
+
+def test_an_item_id_offset_shifts_every_item_id_and_changes_nothing_else() -> None:
+    """A second retailer for transfer runs: the same draws, its item ids past the first's."""
+    plain, shifted = simulate(SMALL), simulate(SimulatorSettings(**{**SMALL.__dict__, "item_id_offset": 10_000}))
+    for name in ("events", "impressions", "ad_copy", "items"):
+        before, after = getattr(plain, name), getattr(shifted, name)
+        assert after.get_column("item_id").min() >= 10_000, name
+        assert after.with_columns(pl.col("item_id") - 10_000).equals(before), name
+    assert shifted.users.equals(plain.users)
+    with pytest.raises(ConfigError, match="item_id_offset >= 0"):
+        simulate(SimulatorSettings(**{**SMALL.__dict__, "item_id_offset": -1}))

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import polars as pl
 
 from ssl_ads.config.ranges import Range
+from ssl_ads.data.item_table import ItemTableOption
 from ssl_ads.data.quarantine import FILE, LINE
 from ssl_ads.data.sequence_dataset import EVENT_COLUMNS, SequenceSource
 from ssl_ads.data.sources.common import (
@@ -40,10 +41,10 @@ from ssl_ads.errors import ConfigError, DataError
 RAW = "raw_"  # prefix of the file's own (unparsed) columns, kept for the quarantine file
 
 
-class EventsFile(UserLabelsOption, EventLogDataset):
+class EventsFile(ItemTableOption, UserLabelsOption, EventLogDataset):
     """Events from `path`; `columns` maps canonical names (user_id, item_id, timestamp, ...) to the file's
     columns, by name or position. User labels come from `labels_path` (0/1 columns) and/or from a user
-    attribute file (`user_file` + `user_labels`)."""
+    attribute file (`user_file` + `user_labels`); item side fields from an item file (`item_file`)."""
 
     def __init__(
         self,
@@ -67,6 +68,10 @@ class EventsFile(UserLabelsOption, EventLogDataset):
         user_file: str | None = None,
         user_labels: dict[str, Any] | None = None,
         user_columns: list[str] | None = None,
+        item_file: str | None = None,
+        item_fields: list[str] | None = None,
+        item_text: str | None = None,
+        item_buckets: Annotated[int, Range(min=1)] = 8,
     ) -> None:
         cleaning = (dedup, min_user_interactions, min_item_interactions, max_bad_share)
         super().__init__(path, *cleaning, max_len, min_item_count, side_fields, min_timestamp, max_timestamp)
@@ -87,6 +92,8 @@ class EventsFile(UserLabelsOption, EventLogDataset):
         self.timestamp_format = timestamp_format
         self.separator = separator
         self.init_user_labels(user_file, user_labels, user_columns)
+        # item side fields / title from a CSV or parquet item table with an item_id column: encoder.item_inputs
+        self.init_item_table(item_file, item_fields, item_text, item_buckets)
 
     def fingerprint(self) -> dict:
         """Every argument plus each file's size and mtime, so an edited file is featurized again."""

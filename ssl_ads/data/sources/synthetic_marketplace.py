@@ -52,6 +52,9 @@ class SimulatorSettings:
     impressions_per_session: int = 8
     bot_share: float = 0.03
     seed: int = 0
+    # added to every item id: another retailer (another seed) with ids disjoint from this one's, the same topics
+    # and categories (category = topic * CATEGORIES_PER_TOPIC + k): what transfer to a new catalogue needs
+    item_id_offset: int = 0
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,7 @@ def validate(s: SimulatorSettings) -> None:
         "1 <= impressions_per_session <= 200": 1 <= s.impressions_per_session <= 200,
         "0 <= bot_share < 1": 0.0 <= s.bot_share < 1.0,
         "seed >= 0": s.seed >= 0,
+        "item_id_offset >= 0": s.item_id_offset >= 0,
     }
     failed = [rule for rule, ok in checks.items() if not ok]
     if failed:
@@ -348,11 +352,17 @@ def simulate(settings: SimulatorSettings) -> MarketplaceTables:
             for key in ("item_id", "topic", "category", "advertiser_id", "price_tier", "price", "popularity")
         }
     )
+    users_table = _users_table(settings, users, sessions, events)
+    if settings.item_id_offset:
+        shifted = pl.col("item_id") + settings.item_id_offset
+        events, impressions, ad_copy, item_table = (
+            frame.with_columns(shifted) for frame in (events, impressions, ad_copy, item_table)
+        )
     return MarketplaceTables(
         events=events,
         impressions=impressions,
         ad_copy=ad_copy,
-        users=_users_table(settings, users, sessions, events),
+        users=users_table,
         items=item_table,
         cutoff_timestamp=EPOCH + (settings.n_days - settings.label_window_days) * DAY,
     )

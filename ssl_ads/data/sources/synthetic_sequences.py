@@ -32,6 +32,7 @@ class SyntheticSequences(ItemTableOption, SequenceDataset):
         impressions_per_session: Annotated[int, Range(1, 200)] = 8,
         bot_share: Annotated[float, Range(0, 1, max_inclusive=False)] = 0.03,
         seed: Annotated[int, Range(min=0)] = 0,
+        item_id_offset: Annotated[int, Range(min=0)] = 0,
         max_len: Annotated[int, Range(min=2)] = 50,
         min_item_count: Annotated[int, Range(min=1)] = 1,
         side_fields: list[str] | None = None,
@@ -52,6 +53,7 @@ class SyntheticSequences(ItemTableOption, SequenceDataset):
             impressions_per_session=impressions_per_session,
             bot_share=bot_share,
             seed=seed,
+            item_id_offset=item_id_offset,
         )
 
     def source(self, cache_dir: Path) -> SequenceSource:
