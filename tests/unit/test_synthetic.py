@@ -287,3 +287,12 @@ def test_an_item_id_offset_shifts_every_item_id_and_changes_nothing_else() -> No
     assert shifted.users.equals(plain.users)
     with pytest.raises(ConfigError, match="item_id_offset >= 0"):
         simulate(SimulatorSettings(**{**SMALL.__dict__, "item_id_offset": -1}))
+
+
+def test_latent_users_are_the_traits_the_simulation_drew() -> None:
+    from ssl_ads.data.sources.synthetic_marketplace import latent_users
+
+    traits = latent_users(SMALL)
+    users = simulate(SMALL).users.sort("user_id")
+    assert np.array_equal(traits["theta"].argmax(axis=1), users["dominant_topic"].to_numpy())
+    assert np.array_equal(traits["is_bot"], users["is_bot"].to_numpy().astype(bool))

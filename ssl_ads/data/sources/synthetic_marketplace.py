@@ -331,6 +331,15 @@ def _users_table(s: SimulatorSettings, users: dict, sess: dict, events: pl.DataF
     )
 
 
+def latent_users(settings: SimulatorSettings) -> dict[str, np.ndarray]:
+    """The latent traits `simulate` draws for its users (interests `theta`, purchase `propensity`, flags), by
+    replaying its first draws: what no encoder sees, for ceiling analyses (scripts/bench_demo_ceiling.py)."""
+    validate(settings)
+    rng = np.random.default_rng(settings.seed)
+    _make_items(settings, rng)
+    return _make_users(settings, rng)
+
+
 def simulate(settings: SimulatorSettings) -> MarketplaceTables:
     """Run the whole simulation in memory; the same settings always give the same tables."""
     validate(settings)
