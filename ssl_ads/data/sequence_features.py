@@ -16,7 +16,7 @@ from ssl_ads.data.cache_entry import open_directory
 from ssl_ads.data.featurized import Featurized
 from ssl_ads.data.io import stable_hash
 from ssl_ads.data.item_table import attach_item_table
-from ssl_ads.data.vocab_ids import FIRST_ID, OOV_ID
+from ssl_ads.data.vocab_ids import FIRST_ID, OOV_ID, PAD_ID
 from ssl_ads.errors import DataError
 from ssl_ads.progress import Bar, progress
 
@@ -36,24 +36,41 @@ def featurize_sequences(
     """
     # without one (an id-free encoder's checkpoint: `reads_any_catalogue`) the run's items are numbered afresh
     item_vocab = pl.DataFrame(state["item_vocab"]) if state and "item_vocab" in state else None
+    # a checkpoint's side-field vocabularies are read, never refitted: refitting on other data would renumber
+    # the values (an action missing here shifts every later one) under the embeddings the encoder learned
+    side_vocabs = {name: pl.DataFrame(v) for name, v in ((state or {}).get("side_vocabs") or {}).items()} or None
     key = {"dataset": dataset.fingerprint(), "version": FEATURIZER_VERSION}
     if item_vocab is not None:
         key["item_vocab"] = stable_hash(item_vocab.hash_rows().to_list())
+    if side_vocabs is not None:
+        key["side_vocabs"] = {name: stable_hash(v.hash_rows().to_list()) for name, v in side_vocabs.items()}
     directory = Path(cache_dir) / "sequences" / stable_hash(key)
-    open_directory(directory, lambda tmp: _build(dataset, Path(cache_dir), tmp, item_vocab))
+    open_directory(directory, lambda tmp: _build(dataset, Path(cache_dir), tmp, item_vocab, side_vocabs))
     # the item side table (dataset.item_fields / item_text), aligned to this vocabulary; unchanged without one
     return attach_item_table(load_arrays(directory), dataset, Path(cache_dir), state)
 
 
-def _build(dataset: SequenceDataset, cache_dir: Path, out: Path, item_vocab: pl.DataFrame | None) -> None:
+def _build(
+    dataset: SequenceDataset,
+    cache_dir: Path,
+    out: Path,
+    item_vocab: pl.DataFrame | None,
+    side_vocabs: dict[str, pl.DataFrame] | None = None,
+) -> None:
     """Read, build the windows and write the entry, with a progress bar through the three steps."""
     with progress("reading events", total=3) as bar:
-        build_arrays(dataset.source(cache_dir), dataset, out, item_vocab, bar)
+        build_arrays(dataset.source(cache_dir), dataset, out, item_vocab, bar, side_vocabs)
 
 
 def build_arrays(
-    source: SequenceSource, dataset: SequenceDataset, out: Path, item_vocab: pl.DataFrame | None, bar: Bar | None = None
+    source: SequenceSource,
+    dataset: SequenceDataset,
+    out: Path,
+    item_vocab: pl.DataFrame | None,
+    bar: Bar | None = None,
+    fitted_side_vocabs: dict[str, pl.DataFrame] | None = None,
 ) -> None:
+    """`fitted_side_vocabs` (a checkpoint's): side values outside them read padding (0), as in `ssl_ads.use`."""
     bar = bar or Bar()
     events = source.events
     if source.cutoff_timestamp is not None:
@@ -70,9 +87,14 @@ def build_arrays(
     num_items = FIRST_ITEM_ID + item_vocab.height
     events = events.join(item_vocab, on="item_id", how="left").with_columns(pl.col("idx").fill_null(OOV_ID))
 
-    side_vocabs = {name: fit_side_vocab(events, name) for name in dataset.side_fields}
+    if fitted_side_vocabs is None:
+        side_vocabs = {name: fit_side_vocab(events, name) for name in dataset.side_fields}
+    else:
+        side_vocabs = {name: fitted_side_vocabs[name] for name in dataset.side_fields}  # check_matches: all there
     for name, vocab in side_vocabs.items():
-        events = events.join(vocab.rename({"idx": f"{name}_idx"}), on=name, how="left")
+        events = events.with_columns(pl.col(name).cast(vocab.schema[name], strict=False))
+        events = events.join(vocab.rename({"idx": f"{name}_idx"}), on=name, how="left", maintain_order="left")
+        events = events.with_columns(pl.col(f"{name}_idx").fill_null(PAD_ID))
 
     tails = (
         events.group_by("user_id", maintain_order=True)

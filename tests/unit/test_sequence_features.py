@@ -80,3 +80,20 @@ def test_empty_input_is_a_clear_error_and_leaves_no_cache(tmp_path):
         featurize(dataset, tmp_path)
     leftovers = list((tmp_path / "sequences").iterdir())
     assert leftovers == []
+
+
+def test_a_checkpoints_side_vocabulary_is_read_not_refitted(tmp_path):
+    """Data without 'cart' must not renumber 'click' and 'purchase' under the embeddings an encoder learned."""
+    trained = featurize(FrameDataset(EVENTS, None, cutoff=None, max_len=4, side_fields=["action"]), tmp_path)
+    codes = dict(zip(*trained.state["side_vocabs"]["action"].values(), strict=True))
+    assert codes == {"cart": 1, "click": 2, "purchase": 3}
+    no_cart = EVENTS.with_columns(pl.col("action").replace({"cart": "view"}))  # 'view': unknown to the encoder
+    data = featurize(FrameDataset(no_cart, None, cutoff=None, max_len=4, side_fields=["action"]), tmp_path,
+                     trained.state)  # fmt: skip
+    actions = dict(zip(data.rows.get_column("user_id"), data.inputs["action"].tolist(), strict=True))
+    assert actions["a"] == [2, 0, 2, 2]  # click, view (padding: unknown), click, click
+    assert actions["c"] == [0, 0, 0, 3]  # purchase keeps its code
+    assert data.encoder_kwargs["side_vocab_sizes"] == {"action": 4}
+    # what refitting on this data does (no checkpoint): click 1, purchase 2, view 3
+    refitted = featurize(FrameDataset(no_cart, None, cutoff=None, max_len=4, side_fields=["action"]), tmp_path)
+    assert dict(zip(*refitted.state["side_vocabs"]["action"].values(), strict=True))["purchase"] == 2
