@@ -108,7 +108,10 @@ class ItemContent(nn.Module):
         """Copy the featurized item table (`attach_item_table`'s cache entry) into the buffers."""
         from ssl_ads.data.item_table import load_item_arrays
 
-        arrays = load_item_arrays(directory, self.field_names, self.text_projection is not None)
+        self.fill_arrays(load_item_arrays(directory, self.field_names, self.text_projection is not None), directory)
+
+    def fill_arrays(self, arrays: dict[str, np.ndarray], directory: str | Path = "the item table") -> None:
+        """Copy `codes_<field>` (and `text`) arrays, one row per item id, into the buffers."""
         for name, array in arrays.items():
             buffer = getattr(self, "text_vectors" if name == "text" else name)
             if tuple(buffer.shape) != array.shape:

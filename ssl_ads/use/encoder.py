@@ -18,11 +18,13 @@ from torch import nn
 
 from ssl_ads.data.batches import ArrayBatches
 from ssl_ads.data.featurized import Dataset, Featurized
-from ssl_ads.encoders.bundle import check_matches
+from ssl_ads.data.vocab_ids import FIRST_ID
+from ssl_ads.encoders.bundle import check_matches, reads_any_catalogue
 from ssl_ads.encoders.bundle import load_encoder as load_bundle
 from ssl_ads.errors import ConfigError, DataError
 from ssl_ads.progress import progress as progress_bar
 from ssl_ads.training.downstream_module import head_features
+from ssl_ads.use.catalogue import catalogue_arrays
 from ssl_ads.use.featurize import Chunk, Chunks, Counts, Frame, sequence_chunks, tabular_chunks, text_chunks
 
 # What one embedded row is, by modality (also the output file's name in the `embed` stage).
@@ -118,6 +120,28 @@ class TrainedEncoder:
         with torch.inference_mode():
             vectors = item_vectors(rows).float().numpy()
         return vocab.select("item_id").with_columns(pl.Series("embedding", vectors))
+
+    def for_catalogue(self, items: pl.DataFrame) -> TrainedEncoder:
+        """This encoder reading another catalogue (a new client's items, ids it never saw): `items` holds `item_id`
+        and the item columns it was trained with. Its items are numbered afresh and described with the field
+        values and bucket edges of training; `embed` and `embed_items` then read that catalogue. Only an encoder
+        whose items are their content (`encoder.item_inputs` without `id`) can: nothing it learned is per id."""
+        config = self.bundle["encoder_config"]
+        if self.modality != "sequence" or not reads_any_catalogue(config):
+            inputs = config.get("item_inputs") or ["id"]
+            raise ConfigError(
+                f"{self.path}: for_catalogue needs a sequence encoder whose items are their content "
+                f"(encoder.item_inputs=[fields] or [fields, text]); this one reads {self.modality} data with "
+                f"item_inputs {list(inputs)}"
+            )
+        vocab, arrays, shapes = catalogue_arrays(items, self.state["item_table"], str(self.path))
+        kwargs = {"num_items": FIRST_ID + vocab.height, "item_fields": shapes or None}
+        kwargs["item_text_dim"] = int(arrays["text"].shape[1]) if "text" in arrays else None
+        module, bundle = load_bundle(self.path, kwargs)
+        module.item_content.fill_arrays(arrays)
+        bundle = {**bundle, "encoder_config": {**config, **kwargs}}
+        bundle["data_state"] = {**bundle["data_state"], "item_vocab": vocab.to_dict(as_series=False)}
+        return TrainedEncoder(module, bundle, self.path, self.cache_dir)
 
     def _chunks(self, frame: Frame, id_columns: list[str], batch_size: int, where: str) -> Chunks:
         if self.modality == "sequence":

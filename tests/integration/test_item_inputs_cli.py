@@ -100,6 +100,25 @@ def test_an_id_free_encoder_transfers_to_a_retailer_with_disjoint_item_ids(tmp_p
     codes = transferred.item_content.codes_category[2:-1, 0]
     assert codes.min() >= 2 and codes.max() < 2 + len(category)
 
+    # the Python API on the same catalogue (its item table, numbered in table order) gives the same user vectors
+    import numpy as np
+    import polars as pl
+    from hydra.utils import instantiate
+
+    import ssl_ads
+    from ssl_ads.evaluation.labeled import embed_all
+
+    dataset = instantiate(cfg.dataset)
+    source = dataset.source(cache)
+    events = source.events.filter(pl.col("timestamp") < source.cutoff_timestamp).collect()
+    api = ssl_ads.load_encoder(run / "encoder.pt", cache).for_catalogue(dataset.item_frame(cache))
+    vectors = api.embed(events).sort("user_id")
+    users = data.rows.get_column("user_id").to_numpy()
+    expected = embed_all(transferred, ctx.arrays, batch_size=512)  # the probe's features
+    assert vectors["user_id"].to_list() == sorted(users.tolist())
+    np.testing.assert_allclose(np.stack(vectors["embedding"].to_list()), expected[np.argsort(users)],
+                               rtol=1e-5, atol=1e-6)  # fmt: skip
+
 
 def test_an_id_encoder_on_disjoint_item_ids_is_told_its_items_are_unknown(tmp_path, cli_in):
     cache = tmp_path / "cache"
@@ -113,6 +132,14 @@ def test_an_id_encoder_on_disjoint_item_ids_is_told_its_items_are_unknown(tmp_pa
     assert probe.returncode == 0, probe.stderr[-3000:]
     assert "100.0 % of the events are items the encoder's vocabulary does not know" in output
     assert "encoder.item_inputs=[fields]" in output
+    import polars as pl
+    import pytest
+
+    import ssl_ads
+    from ssl_ads.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"whose items are their content.*item_inputs \['id'\]"):
+        ssl_ads.load_encoder(run / "encoder.pt", cache).for_catalogue(pl.DataFrame({"item_id": [1, 2]}))
 
 
 def test_an_events_file_takes_its_item_fields_from_an_item_file(tmp_path, cli_in):
