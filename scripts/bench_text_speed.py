@@ -63,6 +63,32 @@ def timed(function, *args, **kwargs) -> tuple[float, np.ndarray]:
     return time.perf_counter() - started, out
 
 
+def model_flops(model, lengths: np.ndarray) -> float:
+    """Multiply-adds × 2 of the transformer on unpadded texts of these token counts (no padding, no pooler):
+    per layer and text of L tokens, 8·L·d² (Q, K, V, output) + 4·L·d·f (feed-forward) + 4·L²·d (attention)."""
+    config = model[0].auto_model.config
+    d, f, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
+    length = lengths.astype(np.float64)
+    return float(layers * (8 * length * d * d + 4 * length * d * f + 4 * length**2 * d).sum())
+
+
+def gemm_peak(model, rows: int = 4096, repeats: int = 20) -> float:
+    """Best fp32 GFLOP/s of torch's matmul at the model's own layer shapes (rows = tokens in a packed batch)."""
+    config = model[0].auto_model.config
+    d, f = config.hidden_size, config.intermediate_size
+    shapes = [(d, 3 * d), (d, d), (d, f), (f, d)]
+    best = 0.0
+    with torch.inference_mode():
+        for k, n in shapes:
+            a, b = torch.randn(rows, k), torch.randn(k, n)
+            a @ b  # warm-up
+            started = time.perf_counter()
+            for _ in range(repeats):
+                a @ b
+            best = max(best, 2 * rows * k * n * repeats / (time.perf_counter() - started) / 1e9)
+    return best
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--texts", choices=("auto", "reviews", "generated"), default="auto")
@@ -126,6 +152,13 @@ def main() -> None:
     print(f"  speed-up {speedup:.2f}x (ratio of mean times); per repeat {ratios.mean():.2f} ± {ratios.std():.2f} "
           f"(min {ratios.min():.2f}, max {ratios.max():.2f})")  # fmt: skip
     print(f"  cosine to sentence-transformers fp32: mean {cosines.mean():.6f}, min {cosines.min():.6f}")
+    flops, peak = model_flops(model, lengths), gemm_peak(model)
+    achieved = {name: flops / np.mean(values) / 1e9 for name, values in times.items()}
+    print(f"  roofline: {flops / len(texts) / 1e6:.0f} MFLOP per text (unpadded); fp32 matmul at the model's shapes "
+          f"peaks at {peak:.0f} GFLOP/s here; sentence-transformers runs at {achieved['reference']:.0f} GFLOP/s "
+          f"({achieved['reference'] / peak:.0%} of it), ssl-ads at {achieved['ssl-ads']:.0f} "
+          f"({achieved['ssl-ads'] / peak:.0%}); the most any fp32 method doing this arithmetic can gain over "
+          f"sentence-transformers is {peak / achieved['reference']:.2f}x")  # fmt: skip
     if chosen == "fp32":
         met = speedup >= BAR_SPEEDUP and cosines.min() >= BAR_COSINE
         print(f"  issue 14 bar in fp32 (>= {BAR_SPEEDUP}x at cosine >= {BAR_COSINE}): {'MET' if met else 'missed'}")
