@@ -22,6 +22,7 @@ from rich.markup import escape
 
 from ssl_ads.data.cleaning_report import MAPPED, TRUNCATED, DataReport, Step, print_report, report_from_source
 from ssl_ads.data.io import write_json_atomic
+from ssl_ads.encoders.bundle import reads_any_catalogue
 from ssl_ads.errors import ConfigError, DataError
 from ssl_ads.evaluation.context import run_dir
 from ssl_ads.use.encoder import TrainedEncoder, load_encoder
@@ -54,6 +55,9 @@ def run(cfg: DictConfig) -> None:
     encoder = load_encoder(cfg.encoder_ckpt, cache_dir)
     dataset = instantiate(without_absent_label(cfg.dataset))
     encoder.check_dataset(dataset, cfg.dataset, cache_dir)  # another modality / feature schema: one line, exit 2
+    if reads_any_catalogue(encoder.bundle["encoder_config"]) and getattr(dataset, "item_fields", None):
+        # items described by content: the dataset's own catalogue, numbered afresh (as probe / finetune do)
+        encoder = encoder.for_catalogue(dataset.item_frame(cache_dir))
     source = dataset.source(cache_dir)
     frame, id_columns, unit = canonical_frame(encoder.modality, source)
     batches = encoder.embed_batches(

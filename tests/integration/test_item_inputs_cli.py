@@ -118,6 +118,14 @@ def test_an_id_free_encoder_transfers_to_a_retailer_with_disjoint_item_ids(tmp_p
     assert vectors["user_id"].to_list() == sorted(users.tolist())
     np.testing.assert_allclose(np.stack(vectors["embedding"].to_list()), expected[np.argsort(users)],
                                rtol=1e-5, atol=1e-6)  # fmt: skip
+    # and `ssl-ads embed` on that retailer's data writes the same vectors
+    embedded = cli_in(tmp_path, "embed", "experiment=tiny", *CONTENT_ONLY, f"encoder_ckpt={run / 'encoder.pt'}",
+                      f"cache_dir={cache}", f"embed.out_dir={tmp_path / 'embed'}",
+                      f"hydra.run.dir={tmp_path / 'embed'}")  # fmt: skip
+    assert embedded.returncode == 0, embedded.stderr[-3000:]
+    written = pl.read_parquet(tmp_path / "embed" / "users.parquet").sort("user_id")
+    np.testing.assert_allclose(np.stack(written["embedding"].to_list()), np.stack(vectors["embedding"].to_list()),
+                               rtol=1e-5, atol=1e-6)  # fmt: skip
 
 
 def test_an_id_encoder_on_disjoint_item_ids_is_told_its_items_are_unknown(tmp_path, cli_in):
