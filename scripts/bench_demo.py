@@ -212,6 +212,16 @@ def verdict(records: list[dict], task: str, fraction: float) -> str:
     )
 
 
+def setup() -> Console:
+    """Lightning's per-fit chatter off, the Hydra configs registered, and a console wide enough for the tables
+    (a pipe would otherwise get 80 columns)."""
+    logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module="pytorch_lightning")
+    register_configs()
+    return Console(width=160)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -219,11 +229,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("outputs/bench_demo"))
     args, overrides = parser.parse_known_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
-    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", module="pytorch_lightning")
-    register_configs()
-    console = Console(width=160)  # the tables are wide; a pipe would otherwise get 80 columns
+    console = setup()
     started = time.perf_counter()
     out = args.out.resolve()
     records = [run_seed(seed, args.tasks, out, overrides, console) for seed in args.seeds]

@@ -28,21 +28,18 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import logging
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
 import polars as pl
-from bench_demo import QUIET, cell, config, fmt, run_seed
+from bench_demo import QUIET, cell, config, fmt, run_seed, setup
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 from rich.console import Console
 from rich.table import Table
 
 from ssl_ads.config.choices import CONFIG_DIR
-from ssl_ads.config.schema import register_configs
 from ssl_ads.data.sources.synthetic_marketplace import SimulatorSettings, simulate
 from ssl_ads.evaluation.context import build_context
 from ssl_ads.evaluation.label_evaluator import pipeline_rows
@@ -197,11 +194,7 @@ def main() -> None:
     overrides = overrides or RECIPE
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
-    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", module="pytorch_lightning")
-    register_configs()
-    console = Console(width=160)
+    console = setup()
     started = time.perf_counter()
     ckpt, info = transfer_encoder(out, args.retailers, overrides, console)
     records = []
