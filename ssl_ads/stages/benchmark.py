@@ -47,7 +47,7 @@ def parse_args(argv: list[str]) -> tuple[str, list[str], Path]:
             raise ConfigError(f"benchmark: unexpected argument '{arg}'\n{USAGE}")
     if not suite:
         raise ConfigError(f"benchmark: choose a suite with suite=<name>\n{USAGE}")
-    stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S-%f")
     return suite, overrides, Path(out) if out else Path("outputs") / "benchmark" / stamp
 
 

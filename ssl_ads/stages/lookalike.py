@@ -172,7 +172,7 @@ def main(argv: list[str]) -> int:
     try:
         request = parse_args(argv)
         result, summary = expand(request)
-        run_dir = Path("outputs") / "lookalike" / datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+        run_dir = Path("outputs") / "lookalike" / datetime.now().strftime("%Y-%m-%d_%H-%M-%S-%f")
         out = request.out or run_dir / "lookalike.parquet"
         write_parquet_atomic(out, [result])
     except SslAdsError as err:

@@ -51,7 +51,7 @@ def output_dir(out: str | None, stage: str) -> Path:
     """`out=` as given, else `outputs/<stage>/<time>/` like the Hydra stages (a suffix if that exists)."""
     if out:
         return Path(out)
-    base = Path("outputs") / stage / datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    base = Path("outputs") / stage / datetime.now().strftime("%Y-%m-%d_%H-%M-%S-%f")
     path, n = base, 1
     while path.exists():
         path, n = base.with_name(f"{base.name}_{n}"), n + 1

@@ -26,4 +26,4 @@ def test_hydra_run_dir_resolves_hydra_s_now():
 
 def test_without_either_it_is_outputs_benchmark_time():
     out = parse_args(["suite=ci"])[2]
-    assert out.parent == Path("outputs/benchmark") and datetime.strptime(out.name, "%Y-%m-%d_%H-%M-%S")
+    assert out.parent == Path("outputs/benchmark") and datetime.strptime(out.name, "%Y-%m-%d_%H-%M-%S-%f")
