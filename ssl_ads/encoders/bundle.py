@@ -139,8 +139,23 @@ def checkpoint_state(path: str | Path, dataset: Dataset, dataset_config: Mapping
     bundle, _ = read_bundle(path)
     check_matches(Path(path), bundle, dataset, dataset_config, cache_dir)
     if reads_any_catalogue(bundle["encoder_config"]):  # the item vocabulary only indexed its item table: the run
-        return {k: v for k, v in bundle["data_state"].items() if k != "item_vocab"}  # numbers its own items
+        check_item_content(Path(path), bundle["data_state"], dataset)  # numbers its own items and describes them
+        return {k: v for k, v in bundle["data_state"].items() if k != "item_vocab"}
     return bundle["data_state"]
+
+
+def check_item_content(path: Path, state: dict[str, Any], dataset: Dataset) -> None:
+    """An id-free encoder knows items only by their content: the run's data set must describe its items by the
+    same fields (and title), or every item would read as padding."""
+    fitted = state.get("item_table") or {}
+    fields, text = sorted(fitted.get("fields") or {}), fitted.get("text")
+    wanted, wanted_text = sorted(getattr(dataset, "item_fields", None) or []), getattr(dataset, "item_text", None)
+    if fields != wanted or text != wanted_text:
+        raise DataError(
+            f"encoder_ckpt {path} knows items only by their content (item fields {fields}, item text {text}) but "
+            f"this run's data set declares item fields {wanted}, item text {wanted_text}: set dataset.item_fields "
+            "(and dataset.item_text / dataset.item_file) to match"
+        )
 
 
 def check_matches(

@@ -76,6 +76,12 @@ def test_an_id_free_encoder_transfers_to_a_retailer_with_disjoint_item_ids(tmp_p
     # the target's items, numbered afresh: none falls back to the OOV id, every one has its category
     assert "item table: 120 vocabulary items" in probe.stderr + probe.stdout
     assert "unknown values" not in probe.stderr + probe.stdout
+    bare = cli_in(tmp_path, "probe", "experiment=tiny", f"encoder_ckpt={run / 'encoder.pt'}", f"cache_dir={cache}",
+                  f"hydra.run.dir={tmp_path / 'bare'}")  # fmt: skip
+    message = " ".join(bare.stderr.split())
+    assert bare.returncode != 0 and "Traceback" not in bare.stderr, bare.stderr[-3000:]
+    assert "knows items only by their content (item fields ['category', 'price_tier']" in message
+    assert "set dataset.item_fields" in message
 
     from hydra import compose, initialize_config_dir
 
