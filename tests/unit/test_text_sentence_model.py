@@ -136,3 +136,25 @@ def test_packed_fp32_on_two_threads_gives_every_text_its_own_vector(st_model):
         torch.set_num_threads(previous)
     np.testing.assert_allclose(split, single, atol=1e-5)
     assert not np.allclose(split[0], split[1])
+
+
+def test_packed_workspace_reused_across_batches_carries_nothing_over(st_model):
+    """The packed forward writes into a per-thread workspace kept between batches: a batch run after a larger
+    one whose leftovers are poisoned with NaN gives exactly the vectors it gives on a fresh instance."""
+    import torch
+
+    from ssl_ads.data.sentence_model import PackedBert
+
+    tokenized = st_model.tokenizer(["Soft.", "Buy two, get one free this week.", "A cozy sweater."])["input_ids"]
+    lengths = torch.tensor(sorted((len(row) for row in tokenized), reverse=True))
+    ids = torch.cat([torch.tensor(row) for row in sorted(tokenized, key=len, reverse=True)])
+    body = st_model[0].auto_model
+    with torch.inference_mode():
+        fresh = PackedBert.from_body(body)(ids, lengths)
+        reused = PackedBert.from_body(body)
+        long_ids = torch.tensor(st_model.tokenizer("A much longer line of ad copy, " * 6)["input_ids"])
+        reused(long_ids, torch.tensor([len(long_ids)]))
+        reused._workspace.buffer.fill_(float("nan"))
+        again = reused(ids, lengths)
+    assert torch.isfinite(again).all()
+    assert torch.equal(again, fresh)
