@@ -35,18 +35,17 @@ class SequenceGRU(SequenceEncoder):
         item_text_dim: int | None = None,
         item_id_dropout: Annotated[float, Range(0, 1, max_inclusive=False)] = 0.0,
         user_vector: str = "states",
+        side_fields_as: str = "inputs",
     ) -> None:
         super().__init__(
             num_items=num_items, dim=dim, pooling=pooling, repeat_bias=repeat_bias, item_inputs=item_inputs,
             item_fields=item_fields, item_text_dim=item_text_dim, item_id_dropout=item_id_dropout,
-            user_vector=user_vector,
+            user_vector=user_vector, side_vocab_sizes=side_vocab_sizes, side_fields_as=side_fields_as,
         )  # fmt: skip
         self.max_len = max_len
         # A GRU reads left to right: it is causal whatever a pretext asks for.
         self.causal = True
-        self.side_embeddings = nn.ModuleDict(
-            {name: nn.Embedding(size, dim, padding_idx=0) for name, size in (side_vocab_sizes or {}).items()}
-        )
+        self.side_embeddings = self.build_side_embeddings()
         self.dropout = nn.Dropout(dropout)
         self.gru = nn.GRU(dim, hidden_dim, num_layers=layers, batch_first=True, bias=False)
         self.output = nn.Linear(hidden_dim, dim)
@@ -58,8 +57,7 @@ class SequenceGRU(SequenceEncoder):
     def forward(self, batch: dict[str, Tensor], causal: bool | None = None) -> Tensor:
         items, mask = batch["items"], batch["mask"]
         hidden = self.item_vectors(items)
-        for name, embedding in self.side_embeddings.items():
-            hidden = hidden + embedding(batch[name])
+        hidden = hidden + self.side_vectors(batch)
         hidden = self.dropout(hidden)
         length = items.shape[1]
         lengths = mask.sum(1)

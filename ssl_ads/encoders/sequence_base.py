@@ -20,6 +20,13 @@ from ssl_ads.errors import ConfigError
 #               probe reads with few labels (audience segments); pretraining is unchanged, it reads `forward`;
 # items+states  the item mean beside the pooled states (`features` only; `embed` stays `dim` wide: the item mean).
 USER_VECTORS = ("states", "items", "items+states")
+# What the dataset's side fields (`dataset.side_fields`: action, category...) are to a sequence encoder
+# (`encoder.side_fields_as`):
+# inputs   embedded and added at every position: the encoder reads what users did;
+# targets  never read; a pretext that predicts side fields (masked_item with side_weight > 0) still learns them,
+#          so the user vector is shaped by what users do while it reads only what they viewed (serving needs
+#          only item ids, and a from-scratch encoder gets no shortcut through past purchases).
+SIDE_FIELDS_AS = ("inputs", "targets")
 
 
 class SequenceEncoder(Encoder):
@@ -42,15 +49,21 @@ class SequenceEncoder(Encoder):
         item_text_dim: int | None = None,
         item_id_dropout: float = 0.0,
         user_vector: str = "states",
+        side_vocab_sizes: dict[str, int] | None = None,
+        side_fields_as: str = "inputs",
     ) -> None:
         super().__init__()
         if pooling not in ("mean", "last"):
             raise ConfigError(f"encoder.pooling must be 'mean' or 'last', got {pooling!r}")
         if user_vector not in USER_VECTORS:
             raise ConfigError(f"encoder.user_vector must be one of {USER_VECTORS}, got {user_vector!r}")
+        if side_fields_as not in SIDE_FIELDS_AS:
+            raise ConfigError(f"encoder.side_fields_as must be one of {SIDE_FIELDS_AS}, got {side_fields_as!r}")
         self.num_items = num_items
         self.dim = dim
         self.pooling = pooling
+        self.side_vocab_sizes = {str(name): int(size) for name, size in (side_vocab_sizes or {}).items()}
+        self.side_fields_as = side_fields_as
         self.user_vector = user_vector
         self.feature_dim = dim * (2 if user_vector == "items+states" else 1)
         # What an item is (ssl_ads.encoders.item_representation): its id row, its side fields, its title, summed.
@@ -75,6 +88,16 @@ class SequenceEncoder(Encoder):
             self.item_embedding = nn.Embedding(num_items + 1, dim, padding_idx=PAD_ID)
         # Learned score shift for items already in the history read (see ssl_ads.encoders.repeat_bias).
         self.repeat_weight = nn.Parameter(torch.zeros(())) if repeat_bias else None
+
+    def build_side_embeddings(self) -> nn.ModuleDict:
+        """One embedding per side field the encoder reads; none when they are targets only. A subclass calls it
+        where its parameters are created, so the draw order of its initialisation stays the same."""
+        read = self.side_vocab_sizes if self.side_fields_as == "inputs" else {}
+        return nn.ModuleDict({name: nn.Embedding(size, self.dim, padding_idx=0) for name, size in read.items()})
+
+    def side_vectors(self, batch: dict[str, Tensor]) -> Tensor | float:
+        """Sum of the side-field embeddings `[B, L, D]` the encoder reads (0 when side fields are targets only)."""
+        return sum((embedding(batch[name]) for name, embedding in self.side_embeddings.items()), 0.0)
 
     @property
     def mask_id(self) -> int:

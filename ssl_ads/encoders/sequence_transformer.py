@@ -38,20 +38,19 @@ class SequenceTransformer(SequenceEncoder):
         item_text_dim: int | None = None,
         item_id_dropout: Annotated[float, Range(0, 1, max_inclusive=False)] = 0.0,
         user_vector: str = "states",
+        side_fields_as: str = "inputs",
     ) -> None:
         super().__init__(
             num_items=num_items, dim=dim, pooling=pooling, repeat_bias=repeat_bias, item_inputs=item_inputs,
             item_fields=item_fields, item_text_dim=item_text_dim, item_id_dropout=item_id_dropout,
-            user_vector=user_vector,
+            user_vector=user_vector, side_vocab_sizes=side_vocab_sizes, side_fields_as=side_fields_as,
         )  # fmt: skip
         if dim % heads:
             raise ConfigError(f"encoder.dim ({dim}) must be divisible by encoder.heads ({heads})")
         self.max_len = max_len
         self.causal = causal
         self.position_embedding = nn.Embedding(max_len, dim)
-        self.side_embeddings = nn.ModuleDict(
-            {name: nn.Embedding(size, dim, padding_idx=0) for name, size in (side_vocab_sizes or {}).items()}
-        )
+        self.side_embeddings = self.build_side_embeddings()
         self.input_norm = nn.LayerNorm(dim)
         self.dropout = nn.Dropout(dropout)
         self.blocks = nn.ModuleList(TransformerBlock(dim, heads, ff_dim, dropout, attn_dropout) for _ in range(layers))
@@ -66,8 +65,7 @@ class SequenceTransformer(SequenceEncoder):
             raise ValueError(f"sequence length {length} exceeds encoder max_len {self.max_len}")
         positions = torch.arange(self.max_len - length, self.max_len, device=items.device)
         hidden = self.item_vectors(items) + self.position_embedding(positions)
-        for name, embedding in self.side_embeddings.items():
-            hidden = hidden + embedding(batch[name])
+        hidden = hidden + self.side_vectors(batch)
         hidden = self.dropout(self.input_norm(hidden))
         attn_mask = attention_mask(mask, self.causal if causal is None else causal)
         for block in self.blocks:

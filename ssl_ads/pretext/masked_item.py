@@ -6,7 +6,8 @@ predicts the original items at the chosen positions over the full catalogue (tie
 Only the chosen positions are projected, so memory is `[masked positions, catalogue]`, not `[B, L, V]`.
 Side fields (category, action...) are hidden at the chosen positions too, so they cannot leak the item,
 and with `side_weight > 0` they are predicted as well (BERT-style multi-field masking): the
-representation then has to carry the user's action pattern, not only which items co-occur.
+representation then has to carry the user's action pattern, not only which items co-occur. With
+`encoder.side_fields_as=targets` the encoder never reads them and they are only predicted.
 """
 
 from __future__ import annotations
@@ -57,8 +58,8 @@ class MaskedItem(Pretext):
     def attach(self, encoder: SequenceEncoder) -> None:
         self.transform = nn.Sequential(nn.Linear(encoder.dim, encoder.dim), nn.GELU(), nn.LayerNorm(encoder.dim))
         self.output_bias = nn.Parameter(torch.zeros(encoder.num_items))
-        side = getattr(encoder, "side_embeddings", {})
-        self.side_heads = nn.ModuleDict({name: nn.Linear(encoder.dim, e.num_embeddings) for name, e in side.items()})
+        sizes = getattr(encoder, "side_vocab_sizes", {})  # read or not (encoder.side_fields_as), predicted alike
+        self.side_heads = nn.ModuleDict({name: nn.Linear(encoder.dim, size) for name, size in sizes.items()})
 
     def loss(self, encoder: SequenceEncoder, batch: dict[str, Tensor]) -> Tensor:
         items, mask = batch["items"], batch["mask"]
@@ -66,7 +67,7 @@ class MaskedItem(Pretext):
             items, mask, self.mask_prob, self.replace_prob, self.keep_prob, encoder.mask_id, encoder.num_items
         )
         inputs = {**batch, "items": corrupted}
-        for name in self.side_heads:  # 0 is the side fields' padding id: "unknown" at a masked position
+        for name in encoder.side_embeddings:  # 0 is the side fields' padding id: "unknown" at a masked position
             inputs[name] = batch[name].masked_fill(chosen, 0)
         hidden = self.transform(encoder(inputs)[chosen])
         seen = None

@@ -67,7 +67,9 @@ class TrainedEncoder:
 
     @property
     def side_fields(self) -> list[str]:
-        return list(self.bundle["encoder_config"].get("side_vocab_sizes") or {})
+        """The side-field columns the encoder reads (none when they were pretext targets only)."""
+        config = self.bundle["encoder_config"]
+        return list(config.get("side_vocab_sizes") or {}) if config.get("side_fields_as", "inputs") == "inputs" else []
 
     @property
     def max_len(self) -> int:

@@ -89,7 +89,8 @@ def input_specs(encoder: nn.Module, bundle: dict[str, Any]) -> list[InputSpec]:
         return specs
     if modality == "sequence":
         specs = [InputSpec("items", torch.long, ("batch", "length"), 2, int(config["num_items"]), "left")]
-        for name, size in (config.get("side_vocab_sizes") or {}).items():
+        read = config.get("side_fields_as", "inputs") == "inputs"  # targets-only side fields are not inputs
+        for name, size in (config.get("side_vocab_sizes") or {} if read else {}).items():
             specs.append(InputSpec(name, torch.long, ("batch", "length"), 1, max(int(size), 2), "left"))
         return specs
     if modality == "text":
