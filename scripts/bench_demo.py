@@ -10,7 +10,7 @@ depend on the label, so it is the split of both tasks, exactly as `ssl-ads pipel
 task=T` would pretrain it), and reused for both tasks through `pipeline_rows(encoder_ckpt=...)`.
 
     OMP_NUM_THREADS=2 python scripts/bench_demo.py
-    OMP_NUM_THREADS=2 python scripts/bench_demo.py --seeds 0 --tasks conversion pretext=next_item
+    OMP_NUM_THREADS=2 python scripts/bench_demo.py pretext=next_item --seeds 0 --tasks conversion
 
 Extra arguments are Hydra overrides applied after `experiment=demo`. Results go to `--out` (one JSON per seed,
 keyed by the overrides: a rerun with the same ones reads them instead of training).
@@ -204,11 +204,14 @@ def verdict(records: list[dict], task: str, fraction: float) -> str:
     apart = p_mean - p_std > s_mean + s_std
     mark = "[green]yes[/]" if by_mean else "[red]no[/]"
     mark_std = "[green]yes[/]" if apart else "[yellow]no[/]"
+    # paired by seed (same split, same labels): the chosen pretrained row minus the best scratch row
+    paired = np.asarray(chosen) - np.asarray(cell(records, task, fraction, *s_name.rsplit("-", 1)))
     return (
         f"{task} @ {fraction:.0%}: best pretrained {p_name} {p_mean:.3f} vs best scratch {s_name} {s_mean:.3f} "
         f"(gain {p_mean - s_mean:+.3f}) → beats every scratch row by mean: {mark}; "
         f"mean − std > scratch mean + std: {mark_std}; chosen on validation {np.mean(chosen):.3f} "
-        f"({'beats' if np.mean(chosen) > s_mean else 'does not beat'} every scratch row)"
+        f"({'beats' if np.mean(chosen) > s_mean else 'does not beat'} every scratch row); paired by seed, chosen − "
+        f"{s_name}: {paired.mean():+.3f} ± {paired.std():.3f}, ahead at {(paired > 0).sum()} of {len(paired)} seeds"
     )
 
 
@@ -224,7 +227,7 @@ def setup() -> Console:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS)
     parser.add_argument("--out", type=Path, default=Path("outputs/bench_demo"))
     args, overrides = parser.parse_known_args()

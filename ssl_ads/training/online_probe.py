@@ -3,6 +3,8 @@
 The pretext loss alone cannot show when the encoder starts overfitting its own objective; a cheap logistic
 regression on frozen features of a small labeled subset, scored on held-out validation rows, can. The value
 is logged next to the pretext loss (`online_probe_<metric>`) so both curves land in the same CSV log.
+Probing never moves torch's global random state (each DataLoader iteration draws a seed from it), so turning
+the probe on or off leaves the pretrained encoder bit-identical.
 """
 
 from __future__ import annotations
@@ -53,7 +55,8 @@ class OnlineLinearProbe(pl.Callback):
     def _probe(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.is_global_zero or (self.history and self.history[-1][0] == trainer.global_step):
             return
-        value = self.score(pl_module.encoder)
+        with torch.random.fork_rng(devices=[]):  # an observer: pretraining draws the same numbers with or without it
+            value = self.score(pl_module.encoder)
         self.history.append((trainer.global_step, value))
         for logger in trainer.loggers:
             logger.log_metrics({self.name: value}, step=trainer.global_step)

@@ -68,3 +68,37 @@ def test_online_probe_metric_improves_as_the_representation_improves(tmp_path):
     logged = pl.read_csv(next(tmp_path.glob("logs/*/metrics.csv"))).select("step", "online_probe_auroc").drop_nulls()
     assert logged.height == len(probe.history)
     assert logged.get_column("online_probe_auroc").to_list()[-1] > 0.95
+
+
+class NoisyReconstructColumn(ReconstructColumn):
+    """The same pretext with input noise: every step draws from torch's global generator, as dropout does."""
+
+    def training_step(self, batch, batch_idx):
+        noisy = {"x": batch["x"] + 0.3 * torch.randn_like(batch["x"])}
+        return nn.functional.mse_loss(self.encoder.embed(noisy)[:, 0], batch["x"][:, 0])
+
+
+def _pretrain_noisy(callbacks: list) -> torch.Tensor:
+    rng = np.random.default_rng(1)
+    arrays = {"x": rng.normal(size=(300, 8)).astype(np.float32)}
+    pl_lightning.seed_everything(0, verbose=False)
+    module = NoisyReconstructColumn()
+    trainer = pl_lightning.Trainer(
+        max_epochs=3, logger=False, callbacks=callbacks, enable_progress_bar=False, enable_checkpointing=False,
+        enable_model_summary=False,
+    )  # fmt: skip
+    trainer.fit(module, batch_loader(arrays, np.arange(300), 32, shuffle=True, seed=0))
+    return module.encoder.linear.weight.detach().clone()
+
+
+def test_the_online_probe_observes_without_changing_what_pretraining_draws():
+    """Pretraining with the probe on must give the encoder it gives with the probe off (same seed): the
+    probe's own data loading and fitting may not consume the random numbers that dropout and masking use."""
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(200, 8)).astype(np.float32)
+    labels = (x[:, 0] > 0).astype(np.float32)
+    probe = OnlineLinearProbe({"x": x}, np.arange(150), np.arange(150, 200), labels, UserBinaryTask("conversion"), 3)
+    without = _pretrain_noisy([])
+    with_probe = _pretrain_noisy([probe])
+    assert len(probe.history) >= 5
+    assert torch.equal(without, with_probe)
