@@ -9,6 +9,9 @@ before the label window).
 - `history length`: log(1 + events before the label window): what any encoder, scratch or pretrained, reads.
 - `+ action shares`: the shares of click / cart / purchase among the last 50 events (observable when the encoder
   reads actions: `dataset.side_fields=[action]`; the demo leaves them out).
+- `+ item repeats`: the shares of the last 50 events whose item repeats the previous event's item, and the
+  previous two (observable from item ids alone: a click, cart and purchase of one item are one id two or three
+  times in a row): what an items-only encoder could compute, and how much of it the encoders carry.
 - `+ recency`: days from the last event to the label window (timestamps: no sequence encoder here reads them).
 - `+ interests (latent)`: the user's true topic mixture (12 numbers): the best an encoder that recovers *which*
   topics a user engages with could give (what pretraining on items learns).
@@ -48,10 +51,15 @@ def features(settings: SimulatorSettings, max_len: int) -> tuple[pl.DataFrame, d
     shares = last.group_by("user_id").agg(
         *[(pl.col("action") == action).mean().alias(action) for action in ("click", "cart", "purchase")]
     )
+    same = pl.col("item_id") == pl.col("item_id").shift(1).over("user_id")
+    twice = same & (pl.col("item_id").shift(1).over("user_id") == pl.col("item_id").shift(2).over("user_id"))
+    repeats = last.group_by("user_id").agg(same.fill_null(False).mean().alias("repeat"),
+                                           twice.fill_null(False).mean().alias("repeat_twice"))  # fmt: skip
     recency = before.group_by("user_id").agg(((tables.cutoff_timestamp - pl.col("timestamp").max()) / DAY).alias("gap"))
     users = (
         tables.users.filter(pl.col("n_events_before_cutoff") > 0)
         .join(shares, on="user_id")
+        .join(repeats, on="user_id")
         .join(recency, on="user_id")
         .sort("user_id")
     )
@@ -60,6 +68,7 @@ def features(settings: SimulatorSettings, max_len: int) -> tuple[pl.DataFrame, d
     sets = {
         "history length": length,
         "+ action shares": np.c_[length, users.select("click", "cart", "purchase").to_numpy()],
+        "+ item repeats": np.c_[length, users.select("repeat", "repeat_twice").to_numpy()],
         "+ recency": np.c_[length, np.log1p(users["gap"].to_numpy())],
         "+ interests (latent)": np.c_[length, latent["theta"][ids]],
         "+ propensity (latent)": np.c_[length, np.log(latent["propensity"][ids])],
