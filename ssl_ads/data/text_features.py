@@ -26,7 +26,7 @@ from ssl_ads.progress import progress
 if TYPE_CHECKING:
     from ssl_ads.data.text_dataset import TextDataset, TextSource
 
-FEATURIZER_VERSION = 1
+FEATURIZER_VERSION = 2  # 2: the WordPiece vocabulary is deterministic (text_tokenizer)
 
 
 def text_hash(texts: pl.Series) -> str:
