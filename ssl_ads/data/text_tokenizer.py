@@ -56,7 +56,7 @@ def _tokenizer(model: models.Model, normalizer: normalizers.Normalizer) -> Token
 def _word_characters(texts: list[str], normalizer: normalizers.Normalizer) -> list[str]:
     """The sorted characters that can continue a word after normalisation (whitespace and punctuation are
     split off by the pre-tokenizer); read from the corpus' distinct raw characters, not per text."""
-    distinct = set().union(*map(set, texts)) if texts else set()
+    distinct = set("".join(texts))
     normalised = {c for raw in distinct for c in normalizer.normalize_str(raw)}
     return sorted(
         c for c in normalised
