@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ssl_ads.data.dense_kernels import DenseLayer, describe
 from ssl_ads.errors import ConfigError
 from ssl_ads.extras import install_hint, require_extra
 from ssl_ads.hardware import ENCODER_PRECISIONS, resolve_precision
@@ -151,8 +152,9 @@ class PackedBert:
     """A BERT encoder's inference forward over packed tokens, in fp32, with the weights of the loaded model.
 
     Why: on a CPU without fast bf16 (AVX2 only) the matmuls are the cost and fp32 is the only fast dtype, so
-    the gain must come from doing less: every dense layer runs on `[tokens, D]` without padding rows, Q, K
-    and V are one matmul, the bias and residual adds run in place, every large output is written into a
+    the gain must come from doing less: every dense layer runs on `[tokens, D]` without padding rows, on the
+    matmul kernel this CPU runs faster (MKL or oneDNN, `data/dense_kernels.py`), Q, K and V are one matmul,
+    the bias, residual adds and GELU run in place or fused, large MKL outputs are written into a
     per-thread workspace reused across batches, and attention is PyTorch's fused
     `scaled_dot_product_attention` (padded only inside it, over length-sorted rows, so little is wasted).
     Same arithmetic as `BertModel` (absolute positions, exact GELU, post-LayerNorm): cosine ≥ 0.9999.
@@ -170,15 +172,17 @@ class PackedBert:
         self.layers = []
         for layer in body.encoder.layer:
             attn, out = layer.attention.self, layer.attention.output
-            weights = (
-                torch.cat([attn.query.weight, attn.key.weight, attn.value.weight]).t(),
+            qkv = DenseLayer(
+                torch.cat([attn.query.weight, attn.key.weight, attn.value.weight]),
                 torch.cat([attn.query.bias, attn.key.bias, attn.value.bias]),
-                out.dense.weight.t(), out.dense.bias, out.LayerNorm.weight, out.LayerNorm.bias,
-                layer.intermediate.dense.weight.t(), layer.intermediate.dense.bias,
-                layer.output.dense.weight.t(), layer.output.dense.bias,
-                layer.output.LayerNorm.weight, layer.output.LayerNorm.bias,
-            )  # fmt: skip
-            self.layers.append(tuple(t.detach().contiguous() for t in weights))
+            )
+            self.layers.append((
+                qkv, DenseLayer(out.dense.weight, out.dense.bias, "residual"),
+                (out.LayerNorm.weight.detach(), out.LayerNorm.bias.detach()),
+                DenseLayer(layer.intermediate.dense.weight, layer.intermediate.dense.bias, "gelu"),
+                DenseLayer(layer.output.dense.weight, layer.output.dense.bias, "residual"),
+                (layer.output.LayerNorm.weight.detach(), layer.output.LayerNorm.bias.detach()),
+            ))  # fmt: skip
         self._workspace = threading.local()
 
     def _buffers(self, tokens: int, padded: int) -> dict[str, torch.Tensor]:
@@ -187,7 +191,7 @@ class PackedBert:
         `[tokens, F]`. Why: a fresh multi-MiB tensor per layer comes from newly mapped pages, and faulting them
         in cost 10-20 % of the forward (profiled on AVX2); reusing warm memory skips that, bit-identically.
         (Layer norm's `[tokens, D]` output was tried the same way: no measurable gain.)"""
-        dim, ffn = self.word.shape[1], self.layers[0][6].shape[1]
+        dim, ffn = self.word.shape[1], self.layers[0][3].shape[0]
         shapes = {
             "qkv": (tokens, 3 * dim),
             "qkv_padded": (padded, 3 * dim),
@@ -203,6 +207,11 @@ class PackedBert:
             views[name] = buffer[offset : offset + rows * width].view(rows, width)
             offset += rows * width
         return views
+
+    def kernels(self) -> str:
+        """Which matmul kernel each of a layer's dense layers runs on (benchmark output)."""
+        first = self.layers[0]
+        return describe([first[0], first[1], first[3], first[4]])
 
     @classmethod
     def from_body(cls, body: torch.nn.Module) -> PackedBert | None:
@@ -229,18 +238,17 @@ class PackedBert:
         x = F.embedding(ids, self.word).add_(self.positions[position]).add_(self.token_type)
         x = F.layer_norm(x, (dim,), *self.embed_norm, self.eps)
         work = self._buffers(len(ids), rows * longest)
-        for w_qkv, b_qkv, w_out, b_out, g_attn, b_attn, w_up, b_up, w_down, b_down, g_ffn, b_ffn in self.layers:
-            padded = torch.addmm(b_qkv, x, w_qkv, out=work["qkv"])
+        for qkv, attention_out, attention_norm, up, down, output_norm in self.layers:
+            padded = qkv(x, out=work["qkv"])
             if not uniform:  # padding slots zeroed: a stale NaN there would poison the masked scores
-                padded = work["qkv_padded"].zero_().index_copy_(0, slot, work["qkv"])
+                padded = work["qkv_padded"].zero_().index_copy_(0, slot, padded)
             q, k, v = padded.view(rows, longest, 3, self.heads, dim // self.heads).permute(2, 0, 3, 1, 4)
             attended = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask)
             attended = attended.transpose(1, 2).reshape(rows * longest, dim)
             if not uniform:
                 attended = torch.index_select(attended, 0, slot, out=work["attended"])
-            x = F.layer_norm(x.add_(b_out).addmm_(attended, w_out), (dim,), g_attn, b_attn, self.eps)
-            hidden = torch.ops.aten.gelu_(torch.addmm(b_up, x, w_up, out=work["hidden"]))
-            x = F.layer_norm(x.add_(b_down).addmm_(hidden, w_down), (dim,), g_ffn, b_ffn, self.eps)
+            x = F.layer_norm(attention_out(attended, residual=x), (dim,), *attention_norm, self.eps)
+            x = F.layer_norm(down(up(x, out=work["hidden"]), residual=x), (dim,), *output_norm, self.eps)
         pooled = torch.zeros(rows, dim).index_add_(0, torch.repeat_interleave(torch.arange(rows), lengths), x)
         return F.normalize(pooled / lengths[:, None].float(), dim=-1)
 

@@ -158,3 +158,20 @@ def test_packed_workspace_reused_across_batches_carries_nothing_over(st_model):
         again = reused(ids, lengths)
     assert torch.isfinite(again).all()
     assert torch.equal(again, fresh)
+
+
+@pytest.mark.parametrize("kernel", ["mkl", "onednn"])
+def test_packed_fp32_gives_the_reference_vectors_on_either_matmul_kernel(st_model, monkeypatch, kernel):
+    """The packed forward on MKL's or oneDNN's matmul (`SSL_ADS_FP32_GEMM`) reproduces sentence-transformers'
+    own vectors, on texts of very different lengths (padding inside attention, uniform batches)."""
+    from ssl_ads.data.dense_kernels import KERNEL_ENV, onednn_available
+    from ssl_ads.data.sentence_model import PackedBert
+
+    if kernel == "onednn" and not onednn_available():
+        pytest.skip("this torch build has no oneDNN")
+    monkeypatch.setenv(KERNEL_ENV, kernel)
+    texts = [*TEXTS, "Hi.", "Hi.", " ".join(TEXTS * 8)]
+    vectors = fast_encode(st_model, texts, batch_size=2, max_length=st_model.max_seq_length, precision="fp32")
+    cosines = (vectors * reference_encode(st_model, texts)).sum(1)
+    assert cosines.min() > 0.99999
+    assert PackedBert.from_body(st_model[0].auto_model).kernels().count(kernel) == 4
