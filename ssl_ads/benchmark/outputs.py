@@ -71,7 +71,8 @@ def print_summary(
         fractions, body = _grid(cells, record.case.name, record.metric)
         table = Table(
             title=f"{suite.name} · {record.case.name}: test {record.metric} (mean ± std over seeds {suite.seeds})",
-            caption=f"{' '.join(record.case.overrides)} | split: {record.protocol.get('split', '?')}",
+            caption=f"{' '.join(record.case.overrides)} | split: {record.protocol.get('split', '?')} | "
+            f"{record.protocol.get('numerics', '')}",
         )
         table.add_column("method", style="bold")
         for fraction in fractions:

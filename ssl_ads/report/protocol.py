@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
+from ssl_ads.hardware import resolve_trainer_precision
+
 
 def protocol(cfg: DictConfig, data_meta: dict, task_name: str, primary_metric: str) -> dict:
     if data_meta.get("modality") in ("tabular", "text"):  # both split rows and fit the featurizer on train rows
@@ -22,6 +24,7 @@ def protocol(cfg: DictConfig, data_meta: dict, task_name: str, primary_metric: s
         "label_sampling": "stratified by class, seeded, nested across fractions",
         "model_selection": _model_selection(cfg, primary_metric, gbdt=False),
         "intervals": interval_protocol(cfg, "users"),
+        "numerics": numerics(cfg),
         "seeds": [int(cfg.seed)],
     }
 
@@ -53,6 +56,7 @@ def _tabular_protocol(cfg: DictConfig, data_meta: dict, task_name: str, primary_
             if split_by
             else interval_protocol(cfg, "rows")
         ),
+        "numerics": numerics(cfg),
         "seeds": [int(cfg.seed)],
     }
     loss = _class_weights(cfg.probe.get("class_weight"), cfg.finetune.get("class_weight"))
@@ -73,6 +77,14 @@ def _class_weights(probe: str | None, finetune: str | None) -> str | None:
         return f"balanced class weights in the {'probe' if probe else 'fine-tuning'} fits: n / (k * n_c) over each " \
             "fit's labeled rows"
     return None
+
+
+def numerics(cfg: DictConfig) -> str:
+    """The training precision of this run, with what `auto` resolved to here: the same config trains in
+    bf16-mixed on a CPU with bf16 units and in fp32 elsewhere, and the figures differ by it."""
+    requested = cfg.trainer.get("precision", "32-true")
+    resolved = resolve_trainer_precision(requested, cfg.trainer.get("accelerator", "cpu"))
+    return f"trainer.precision={resolved}" + (" (auto, on this hardware)" if requested == "auto" else "")
 
 
 def interval_protocol(cfg: DictConfig, unit: str, delong: bool = True, positives: bool = True) -> str:

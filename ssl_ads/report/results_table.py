@@ -73,4 +73,5 @@ def markdown_table(rows: list[ResultRow], metric: str) -> str:
 
 
 def _caption(protocol: dict) -> str:
-    return f"split: {protocol['split']}; labels: {protocol['label_sampling']}; seeds {protocol['seeds']}"
+    numerics = f"; {protocol['numerics']}" if "numerics" in protocol else ""
+    return f"split: {protocol['split']}; labels: {protocol['label_sampling']}; seeds {protocol['seeds']}{numerics}"

@@ -98,7 +98,15 @@ class DownstreamModule(pl.LightningModule):
         features = head_features(self.encoder, batch)
         if self.wide is not None:
             features = torch.cat([features, self.wide(batch)], dim=1)
-        return self.head(features)
+        # The head scores in its own dtype (fp32 unless bf16-true) even under bf16-mixed autocast (`auto` on a CPU
+        # with bf16 units): a bf16 logit keeps 3 significant digits, so test scores would tie, and the metrics'
+        # intervals read the scores with numpy, which has no bf16. The head is tiny: fp32 costs nothing here.
+        with torch.autocast(features.device.type, enabled=False):
+            return self.head(features.to(self.head_dtype)).float()
+
+    @property
+    def head_dtype(self) -> torch.dtype:
+        return next(self.head.parameters()).dtype
 
     def on_train_epoch_start(self) -> None:
         # Parameters without a gradient are skipped by AdamW (no step, no weight decay) while frozen.

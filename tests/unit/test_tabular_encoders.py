@@ -150,6 +150,25 @@ def test_downstream_module_encoder_learning_rate_wide_head_and_freezing():
     assert one_step(1) == (True, True)
 
 
+def test_the_head_scores_in_fp32_under_bf16_mixed_autocast():
+    """`trainer.precision=auto` is bf16-mixed on a CPU with bf16 units: the encoder may run in bf16 there, but the
+    scores the metrics and their intervals read are fp32. (Before: `make bench-ci` on such a CPU ended in
+    `TypeError: Got unsupported ScalarType BFloat16` from the calibration error's interval.)"""
+    from ssl_ads.tasks.intervals import metric_intervals
+
+    torch.manual_seed(0)
+    task = ImpressionBinaryTask("click")
+    module = _Module(FieldMLP(cardinalities=[5, 5], num_numeric=2, dim=8), task, 1e-2, 0.0).eval()
+    batch = _batch()
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        assert module.encoder.features(batch).dtype == torch.bfloat16  # autocast is on for the encoder
+        scores = task.predictions(module(batch))
+    assert scores.dtype == torch.float32
+    target = torch.arange(32) % 2
+    intervals = metric_intervals(task.metrics(), scores, target, seed=0, resamples=50)
+    assert {"test_auroc", "test_ece"} <= set(intervals)
+
+
 def test_encoders_saved_with_the_old_linear_numeric_names_still_load():
     """ssl-ads 0.1 stored the linear numeric map as `tokenizer.num_weight` / `num_bias`."""
     encoder = FieldMLP([4, 5], 2, token_dim=8, hidden=[16], dim=8)
