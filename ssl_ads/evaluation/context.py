@@ -23,7 +23,7 @@ from ssl_ads.data.split import RowSplit, SplitSettings, TooFewRows
 from ssl_ads.encoders.base import Encoder
 from ssl_ads.encoders.bundle import checkpoint_state, load_encoder, make_bundle
 from ssl_ads.errors import ConfigError, DataError
-from ssl_ads.hardware import resolve_trainer_precision
+from ssl_ads.hardware import model_width, resolve_trainer_precision
 from ssl_ads.report.tracking import fit_logger
 from ssl_ads.training.resumable import ResumableState
 
@@ -170,7 +170,9 @@ def make_trainer(
     trainer_args["enable_progress_bar"] = show_progress
     if "precision" in trainer_args:  # "auto" is ours: Lightning gets what this hardware runs fast
         accelerator = trainer_args.get("accelerator", "cpu")
-        trainer_args["precision"] = resolve_trainer_precision(trainer_args["precision"], accelerator)
+        trainer_args["precision"] = resolve_trainer_precision(
+            trainer_args["precision"], accelerator, model_width(cfg)
+        )
     unknown = sorted(set(trainer_args) - set(inspect.signature(pl.Trainer.__init__).parameters))
     if unknown:  # `+trainer.<key>=...` adds keys the schema does not know: Lightning's TypeError, in one line
         raise ConfigError(

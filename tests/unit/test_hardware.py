@@ -79,17 +79,33 @@ def test_describe_cpu_names_the_capability_and_the_choice(cpu):
     assert "none" in line
 
 
-@pytest.mark.parametrize(("flags", "expected"), [(AVX2_ONLY, "32-true"), (AMX, "bf16-mixed")])
-def test_the_lightning_trainer_gets_the_resolved_precision(cpu, tmp_path, flags, expected):
+@pytest.mark.parametrize(
+    ("flags", "dim", "expected"),
+    [(AVX2_ONLY, 64, "32-true"), (AVX2_ONLY, 256, "32-true"), (AMX, 64, "32-true"), (AMX, 256, "bf16-mixed")],
+)
+def test_the_lightning_trainer_gets_the_resolved_precision(cpu, tmp_path, flags, dim, expected):
+    """bf16-mixed needs bf16 units and a model wide enough to gain from them (`CPU_BF16_MIN_WIDTH`); the protocol
+    printed beside the figures names what was chosen."""
     from hydra import compose, initialize_config_dir
 
     from ssl_ads.config.choices import CONFIG_DIR
     from ssl_ads.config.schema import register_configs
     from ssl_ads.evaluation.context import make_trainer
+    from ssl_ads.report.protocol import numerics
 
     register_configs()
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=["stage=pretrain"])
+        cfg = compose("config", overrides=["stage=pretrain", f"encoder.dim={dim}"])
     assert cfg.trainer.precision == "auto"  # the default
     cpu(flags)
     assert make_trainer(cfg, tmp_path, "fit", 1, "val_loss", "min", progress=False).precision == expected
+    assert numerics(cfg) == f"trainer.precision={expected} (auto, on this hardware)"
+
+
+def test_narrow_models_train_in_fp32_even_with_bf16_units(cpu):
+    cpu(AMX)
+    narrow, wide = hardware.CPU_BF16_MIN_WIDTH - 1, hardware.CPU_BF16_MIN_WIDTH
+    assert resolve_trainer_precision("auto", "cpu", narrow) == "32-true"
+    assert resolve_trainer_precision("auto", "cpu", wide) == "bf16-mixed"
+    assert resolve_trainer_precision("auto", "cpu") == "bf16-mixed"  # width unknown: the CPU decides
+    assert resolve_trainer_precision("bf16-mixed", "cpu", narrow) == "bf16-mixed"  # asked for by name: honoured
