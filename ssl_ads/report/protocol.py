@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from ssl_ads.hardware import model_width, resolve_trainer_precision
+from ssl_ads.hardware import model_width, resolve_precision, resolve_trainer_precision
 
 
 def protocol(cfg: DictConfig, data_meta: dict, task_name: str, primary_metric: str) -> dict:
@@ -80,11 +80,17 @@ def _class_weights(probe: str | None, finetune: str | None) -> str | None:
 
 
 def numerics(cfg: DictConfig) -> str:
-    """The training precision of this run, with what `auto` resolved to here: the same config may train in
-    bf16-mixed on a CPU with bf16 units and in fp32 elsewhere, and the figures differ by it."""
+    """The training precision of this run (and a pretrained text encoder's, which embeds in its own), with what
+    `auto` resolved to here: the same config may run in bf16 on a CPU with bf16 units and in fp32 elsewhere,
+    and the figures differ by it."""
     requested = cfg.trainer.get("precision", "32-true")
     resolved = resolve_trainer_precision(requested, cfg.trainer.get("accelerator", "cpu"), model_width(cfg))
-    return f"trainer.precision={resolved}" + (" (auto, on this hardware)" if requested == "auto" else "")
+    text = f"trainer.precision={resolved}" + (" (auto, on this hardware)" if requested == "auto" else "")
+    encoder = cfg.get("encoder") or {}
+    if encoder.get("precision"):  # the sentence encoders: the frozen model embeds in this precision
+        text += f"; encoder.precision={resolve_precision(encoder.precision)}"
+        text += " (auto, on this hardware)" if encoder.precision == "auto" else ""
+    return text
 
 
 def interval_protocol(cfg: DictConfig, unit: str, delong: bool = True, positives: bool = True) -> str:

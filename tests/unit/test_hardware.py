@@ -109,3 +109,19 @@ def test_narrow_models_train_in_fp32_even_with_bf16_units(cpu):
     assert resolve_trainer_precision("auto", "cpu", wide) == "bf16-mixed"
     assert resolve_trainer_precision("auto", "cpu") == "bf16-mixed"  # width unknown: the CPU decides
     assert resolve_trainer_precision("bf16-mixed", "cpu", narrow) == "bf16-mixed"  # asked for by name: honoured
+
+
+@pytest.mark.parametrize(("flags", "expected"), [(AVX2_ONLY, "fp32"), (AMX, "bf16")])
+def test_a_sentence_encoders_precision_is_named_in_the_protocol(cpu, flags, expected):
+    """The frozen sentence model embeds in `encoder.precision`, which the figures depend on as much as on training's."""
+    from hydra import compose, initialize_config_dir
+
+    from ssl_ads.config.choices import CONFIG_DIR
+    from ssl_ads.config.schema import register_configs
+    from ssl_ads.report.protocol import numerics
+
+    register_configs()
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=["stage=probe", "experiment=reviews_best"])
+    cpu(flags)
+    assert numerics(cfg).endswith(f"; encoder.precision={expected} (auto, on this hardware)")
