@@ -148,7 +148,7 @@ def describe_cpu() -> str:
     else:
         source = f"no CPU flags readable; bf16/fp32 matmul speed {bf16_matmul_speed_ratio():.2f}"
     return (
-        f"CPU: {_cpu_name()}, torch capability {cpu_capability()}, {source}; precision auto -> "
+        f"CPU: {cpu_name()}, torch capability {cpu_capability()}, {source}; precision auto -> "
         f"{resolve_precision('auto')}; torch threads {torch.get_num_threads()}, load average {load_average()}"
     )
 
@@ -161,7 +161,8 @@ def load_average() -> str:
         return "n/a"
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
+    """The CPU's model name (/proc/cpuinfo), else what `platform` knows."""
     try:
         for line in _CPUINFO.read_text(errors="replace").splitlines():
             if line.lower().startswith("model name"):

@@ -2,33 +2,41 @@
 
 Why: PyTorch's fp32 `addmm` calls MKL, which on AMD CPUs runs its AVX2 code even where AVX-512 is there;
 oneDNN (`torch.ops.mkldnn._linear_pointwise`, the kernel torch.compile's CPU backend calls) uses AVX-512 and
-fuses the bias, a residual add or GELU into the multiply. Measured on an AMD EPYC with AVX-512, at MiniLM's
-shapes on one thread: oneDNN 2.2x MKL's GFLOP/s, the whole packed encoder 1.86x faster. With oneDNN capped
-to AVX2 (`ONEDNN_MAX_CPU_ISA=AVX2`): about 1.1x on the plain and residual layers, 0.95x with GELU fused (so
-oneDNN's multiply, then PyTorch's GELU, is a third candidate), 1.17x for the whole encoder
-(scripts/bench_text_speed.py). Which wins is a property of the CPU, not of the model, so it is measured: once
-per process and layer shape, on a few hundred rows, each candidate timed alternately, the best of three.
-oneDNN must win by `MARGIN` to be chosen, so that near-ties keep MKL rather than flip between runs.
-`SSL_ADS_FP32_GEMM=mkl|onednn` fixes the choice (benchmarks, tests, bug reports). Every candidate computes
-the same function; vectors differ between them at float rounding (cosine ≥ 0.99999).
+fuses the bias or a residual add into the multiply. Measured on an AMD EPYC with AVX-512, at MiniLM's shapes
+on one thread: oneDNN 2.2x MKL's GFLOP/s, the whole packed encoder 1.86x faster; with oneDNN capped to AVX2
+(`ONEDNN_MAX_CPU_ISA=AVX2`) about 1.1x per layer and 1.17x for the whole encoder (scripts/bench_text_speed.py).
+GELU runs as PyTorch's exact GELU after either multiply (oneDNN's fused GELU was no faster).
+
+Which wins is a property of the CPU, not of the model, so it is measured once per machine and layer shape (a
+few hundred rows, the candidates timed alternately, the best of three; oneDNN must win by `MARGIN`) and kept in
+`~/.cache/ssl-ads/dense_kernels.json` (`$XDG_CACHE_HOME`), keyed by the CPU, its flags and the torch version:
+a near-tie measured afresh in every process could flip between runs, and the vectors of the two kernels differ
+at float rounding (cosine ≥ 0.99999), so runs on one machine would not repeat bit for bit.
+`SSL_ADS_FP32_GEMM=mkl|onednn` fixes the choice (benchmarks, tests, bug reports).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import json
 import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from torch import Tensor
 
+from ssl_ads.data.io import stable_hash, write_json_atomic
 from ssl_ads.errors import ConfigError
+from ssl_ads.hardware import cpu_capability, cpu_flags, cpu_name
 
 KERNEL_ENV = "SSL_ADS_FP32_GEMM"
 KERNELS = ("auto", "mkl", "onednn")
 MARGIN = 1.03  # oneDNN's time x MARGIN must still beat MKL's
 _PROBE_ROWS = 384
+_ISA_CAPS = ("ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")  # instruction-set caps the kernels obey
 _REPEATS = 3
 
 
@@ -92,33 +100,57 @@ def _onednn(layer: DenseLayer, x: Tensor, residual: Tensor | None, out: Tensor |
     linear = torch.ops.mkldnn._linear_pointwise
     if residual is not None:
         return linear.binary(x, residual, layer.weight, layer.bias, "add")
-    if layer.epilogue == "gelu":
-        return linear(x, layer.weight, layer.bias, "gelu", [], "none")  # algorithm "none": exact (erf) GELU
-    return linear(x, layer.weight, layer.bias, "none", [], "")
+    y = linear(x, layer.weight, layer.bias, "none", [], "")
+    return torch.ops.aten.gelu_(y) if layer.epilogue == "gelu" else y
 
 
-def _onednn_then_gelu(layer: DenseLayer, x: Tensor, residual: Tensor | None, out: Tensor | None) -> Tensor:
-    """oneDNN's multiply, PyTorch's GELU: for CPUs where oneDNN's fused GELU epilogue is the slow part (AVX2)."""
-    return torch.ops.aten.gelu_(torch.ops.mkldnn._linear_pointwise(x, layer.weight, layer.bias, "none", [], ""))
+_RUN: dict[str, Callable[[DenseLayer, Tensor, Tensor | None, Tensor | None], Tensor]] = {"mkl": _mkl, "onednn": _onednn}
 
 
-_RUN: dict[str, Callable[[DenseLayer, Tensor, Tensor | None, Tensor | None], Tensor]] = {
-    "mkl": _mkl, "onednn": _onednn, "onednn+gelu": _onednn_then_gelu,
-}  # fmt: skip
+def choices_file() -> Path:
+    """Where the measured choices are kept: `$XDG_CACHE_HOME/ssl-ads/dense_kernels.json` (~/.cache by default)."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "ssl-ads" / "dense_kernels.json"
+
+
+def _machine_key() -> str:
+    """What the choice depends on: the CPU, its flags, the kernels torch dispatches to, torch's version."""
+    flags = stable_hash(sorted(cpu_flags()), length=12)
+    key = f"{cpu_name()} | {cpu_capability()} | flags {flags} | torch {torch.__version__}"
+    caps = [f"{name}={os.environ[name]}" for name in _ISA_CAPS if os.environ.get(name)]
+    return " | ".join([key, *caps])
 
 
 @functools.cache
 def _fastest(shape: tuple[int, int], epilogue: str) -> str:
-    """The kernel that ran a `[_PROBE_ROWS, in] -> [out]` layer with this epilogue fastest here, on one torch
-    thread: the packed encoder runs one single-threaded stream per core (`sentence_model`)."""
+    """The kernel that runs a `[in] -> [out]` layer with this epilogue fastest on this machine: as measured
+    before (`choices_file`), else measured now on one torch thread (the packed encoder runs one
+    single-threaded stream per core, `sentence_model`) and kept for the next process."""
     if not onednn_available():
         return "mkl"
+    path, machine, layer = choices_file(), _machine_key(), f"{shape[0]}x{shape[1]} {epilogue}"
+    known = _read_choices(path)
+    entry = known.get(machine) if isinstance(known.get(machine), dict) else {}
+    if isinstance(entry.get(layer), str) and entry[layer] in _RUN:
+        return entry[layer]
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return _time_candidates(shape, epilogue)
+        chosen = _time_candidates(shape, epilogue)
     finally:
         torch.set_num_threads(threads)
+    with contextlib.suppress(OSError):  # a read-only home: the choice holds for this process only
+        write_json_atomic(path, {**known, machine: {**entry, layer: chosen}})
+    return chosen
+
+
+def _read_choices(path: Path) -> dict:
+    """The choices file's content; {} when it is absent, unreadable or not a JSON object (it is then rewritten)."""
+    try:
+        known = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return known if isinstance(known, dict) else {}
 
 
 def _time_candidates(shape: tuple[int, int], epilogue: str) -> str:
@@ -126,19 +158,17 @@ def _time_candidates(shape: tuple[int, int], epilogue: str) -> str:
     weight, bias = torch.randn(shape, generator=generator), torch.randn(shape[0], generator=generator)
     x = torch.randn(_PROBE_ROWS, shape[1], generator=generator)
     residual = torch.randn(_PROBE_ROWS, shape[0], generator=generator) if epilogue == "residual" else None
-    candidates = ["mkl", "onednn"] + (["onednn+gelu"] if epilogue == "gelu" else [])
-    layers = {name: DenseLayer(weight, bias, epilogue, kernel=name) for name in candidates}
-    best = dict.fromkeys(candidates, float("inf"))
+    layers = {name: DenseLayer(weight, bias, epilogue, kernel=name) for name in ("mkl", "onednn")}
+    best = dict.fromkeys(layers, float("inf"))
     with torch.inference_mode():
         for repeat in range(_REPEATS + 1):  # round 0 warms up (oneDNN builds its kernels on first use)
-            for name in candidates if repeat % 2 else candidates[::-1]:
+            for name in layers if repeat % 2 else reversed(layers):
                 inputs = (x, None if residual is None else residual.clone())
                 start = time.perf_counter()
                 layers[name](*inputs)
                 if repeat:
                     best[name] = min(best[name], time.perf_counter() - start)
-    onednn = min(candidates[1:], key=best.__getitem__)
-    return onednn if best[onednn] * MARGIN < best["mkl"] else "mkl"
+    return "onednn" if best["onednn"] * MARGIN < best["mkl"] else "mkl"
 
 
 def describe(layers: list[DenseLayer]) -> str:

@@ -3,6 +3,8 @@ a clear error."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -21,7 +23,6 @@ def _reference(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, epilog
 
 
 CASES = [(kernel, epilogue) for kernel in KERNELS for epilogue in ("none", "gelu", "residual")]
-CASES += [("onednn+gelu", "gelu")] if onednn_available() else []  # oneDNN's multiply, PyTorch's GELU
 
 
 @pytest.mark.parametrize(("kernel", "epilogue"), CASES)
@@ -64,12 +65,50 @@ def test_the_kernel_override_is_checked(monkeypatch, value):
         assert DenseLayer(torch.ones(4, 3), torch.zeros(4)).kernel == value.strip().lower()
 
 
-def test_auto_measures_once_per_shape_and_picks_a_kernel_of_this_build(monkeypatch):
+@pytest.fixture
+def choices(monkeypatch, tmp_path):
+    """`auto` with its per-machine choices file under tmp_path and no remembered choice in this process."""
     monkeypatch.delenv(dense_kernels.KERNEL_ENV, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     dense_kernels._fastest.cache_clear()
+    yield tmp_path / "ssl-ads" / "dense_kernels.json"
+    dense_kernels._fastest.cache_clear()
+
+
+def test_auto_measures_once_per_machine_and_shape_and_the_next_process_reads_it(choices, monkeypatch):
     threads = torch.get_num_threads()
     first = DenseLayer(torch.randn(64, 32), torch.zeros(64), "gelu")
-    second = DenseLayer(torch.randn(64, 32), torch.zeros(64), "gelu")
-    assert first.kernel == second.kernel and dense_kernels._fastest.cache_info().misses == 1
-    assert first.kernel in ((["mkl", "onednn", "onednn+gelu"]) if onednn_available() else ["mkl"])
-    assert torch.get_num_threads() == threads  # the one-thread probe puts torch's thread count back
+    assert first.kernel in KERNELS and torch.get_num_threads() == threads  # the 1-thread probe restores threads
+    if not onednn_available():
+        return  # nothing to choose between, nothing kept
+    other = DenseLayer(torch.randn(16, 64), torch.zeros(16), "residual")  # a second shape joins the first
+    stored = json.loads(choices.read_text())
+    assert list(stored.values()) == [{"64x32 gelu": first.kernel, "16x64 residual": other.kernel}]
+    assert torch.__version__ in next(iter(stored))  # a new torch measures again
+
+    def no_timing(*args):
+        raise AssertionError("measured again although the choice is on disk")
+
+    dense_kernels._fastest.cache_clear()  # as in a new process
+    monkeypatch.setattr(dense_kernels, "_time_candidates", no_timing)
+    assert DenseLayer(torch.randn(64, 32), torch.zeros(64), "gelu").kernel == first.kernel
+    flipped = {"mkl": "onednn", "onednn": "mkl"}[first.kernel]  # what is on disk is what runs
+    choices.write_text(json.dumps({key: {"64x32 gelu": flipped, "16x64 residual": [1]} for key in stored}))
+    dense_kernels._fastest.cache_clear()
+    assert DenseLayer(torch.randn(64, 32), torch.zeros(64), "gelu").kernel == flipped
+    monkeypatch.undo()  # a damaged entry is measured again, the rest of the file kept
+    monkeypatch.setenv("XDG_CACHE_HOME", str(choices.parents[1]))
+    monkeypatch.delenv(dense_kernels.KERNEL_ENV, raising=False)
+    DenseLayer(torch.randn(16, 64), torch.zeros(16), "residual")
+    assert json.loads(choices.read_text())[next(iter(stored))]["64x32 gelu"] == flipped
+
+
+@pytest.mark.parametrize("damage", ["{not json", "[1, 2]", '{"other machine": {"64x32 gelu": "cublas"}}', ""])
+def test_a_damaged_choices_file_is_measured_again_and_rewritten(choices, damage):
+    if not onednn_available():
+        pytest.skip("this torch build has no oneDNN: MKL without measuring")
+    choices.parent.mkdir(parents=True)
+    choices.write_text(damage)
+    layer = DenseLayer(torch.randn(64, 32), torch.zeros(64), "residual")
+    stored = json.loads(choices.read_text())
+    assert {"64x32 residual": layer.kernel} in stored.values()
