@@ -154,7 +154,8 @@ class PackedBert:
     Why: on a CPU without fast bf16 (AVX2 only) the matmuls are the cost and fp32 is the only fast dtype, so
     the gain must come from doing less: every dense layer runs on `[tokens, D]` without padding rows, on the
     matmul kernel this CPU runs faster (MKL or oneDNN, `data/dense_kernels.py`), Q, K and V are one matmul,
-    the bias, residual adds and GELU run in place or fused, large MKL outputs are written into a
+    the bias and residual adds run in place (MKL) or inside the multiply (oneDNN), GELU in place, large
+    outputs are written into a
     per-thread workspace reused across batches, and attention is PyTorch's fused
     `scaled_dot_product_attention` (padded only inside it, over length-sorted rows, so little is wasted).
     Same arithmetic as `BertModel` (absolute positions, exact GELU, post-LayerNorm): cosine ≥ 0.9999.
@@ -188,16 +189,17 @@ class PackedBert:
     def _buffers(self, tokens: int, padded: int) -> dict[str, torch.Tensor]:
         """This thread's largest outputs for one batch, carved from one buffer kept across batches: QKV
         `[tokens, 3D]` and its padded copy `[padded, 3D]`, attended rows `[tokens, D]`, feed-forward
-        `[tokens, F]`. Why: a fresh multi-MiB tensor per layer comes from newly mapped pages, and faulting them
-        in cost 10-20 % of the forward (profiled on AVX2); reusing warm memory skips that, bit-identically.
+        `[tokens, F]` (QKV and feed-forward only where MKL computes them: oneDNN allocates its own). Why: a
+        fresh multi-MiB tensor per layer comes from newly mapped pages, and faulting them in cost 10-20 % of
+        the forward (profiled on AVX2, MKL); reusing warm memory skips that, bit-identically.
         (Layer norm's `[tokens, D]` output was tried the same way: no measurable gain.)"""
         dim, ffn = self.word.shape[1], self.layers[0][3].shape[0]
-        shapes = {
-            "qkv": (tokens, 3 * dim),
-            "qkv_padded": (padded, 3 * dim),
-            "attended": (tokens, dim),
-            "hidden": (tokens, ffn),
-        }
+        shapes = {"qkv_padded": (padded, 3 * dim), "attended": (tokens, dim)}
+        qkv, up = self.layers[0][0], self.layers[0][3]
+        if qkv.kernel == "mkl":  # oneDNN allocates its own outputs
+            shapes["qkv"] = (tokens, 3 * dim)
+        if up.kernel == "mkl":
+            shapes["hidden"] = (tokens, ffn)
         needed = sum(rows * width for rows, width in shapes.values())
         buffer = getattr(self._workspace, "buffer", None)
         if buffer is None or buffer.numel() < needed:
@@ -239,7 +241,7 @@ class PackedBert:
         x = F.layer_norm(x, (dim,), *self.embed_norm, self.eps)
         work = self._buffers(len(ids), rows * longest)
         for qkv, attention_out, attention_norm, up, down, output_norm in self.layers:
-            padded = qkv(x, out=work["qkv"])
+            padded = qkv(x, out=work.get("qkv"))
             if not uniform:  # padding slots zeroed: a stale NaN there would poison the masked scores
                 padded = work["qkv_padded"].zero_().index_copy_(0, slot, padded)
             q, k, v = padded.view(rows, longest, 3, self.heads, dim // self.heads).permute(2, 0, 3, 1, 4)
@@ -248,7 +250,7 @@ class PackedBert:
             if not uniform:
                 attended = torch.index_select(attended, 0, slot, out=work["attended"])
             x = F.layer_norm(attention_out(attended, residual=x), (dim,), *attention_norm, self.eps)
-            x = F.layer_norm(down(up(x, out=work["hidden"]), residual=x), (dim,), *output_norm, self.eps)
+            x = F.layer_norm(down(up(x, out=work.get("hidden")), residual=x), (dim,), *output_norm, self.eps)
         pooled = torch.zeros(rows, dim).index_add_(0, torch.repeat_interleave(torch.arange(rows), lengths), x)
         return F.normalize(pooled / lengths[:, None].float(), dim=-1)
 
