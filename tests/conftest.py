@@ -8,6 +8,7 @@ import logging
 import os
 import subprocess
 import sys
+import tempfile
 import traceback
 from pathlib import Path
 
@@ -23,6 +24,10 @@ for _variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 # `precision: auto` (encoders, trainer) would pick bf16 on a CPU with native bf16 units: pin fp32 so the suite's
 # figures do not depend on which machine runs it (tests of `auto` itself clear this; ssl_ads/hardware.py).
 os.environ.setdefault("SSL_ADS_BF16", "0")
+# The text encoder's matmul-kernel choice is measured once per machine and kept for later runs
+# (ssl_ads/data/dense_kernels.py): measured here, beside a second test worker, it would be a choice made under
+# load that the user's real runs then inherit. The suite keeps its own file.
+os.environ.setdefault("SSL_ADS_KERNEL_CHOICES", str(Path(tempfile.mkdtemp(prefix="ssl-ads-tests-")) / "kernels.json"))
 
 
 # CLI runs that must be real processes: DDP relaunches the entry point, launchers start their own workers.

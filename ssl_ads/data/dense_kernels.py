@@ -9,9 +9,10 @@ GELU runs as PyTorch's exact GELU after either multiply (oneDNN's fused GELU was
 
 Which wins is a property of the CPU, not of the model, so it is measured once per machine and layer shape (a
 few hundred rows, the candidates timed alternately, the best of three; oneDNN must win by `MARGIN`) and kept in
-`~/.cache/ssl-ads/dense_kernels.json` (`$XDG_CACHE_HOME`), keyed by the CPU, its flags and the torch version:
-a near-tie measured afresh in every process could flip between runs, and the vectors of the two kernels differ
-at float rounding (cosine ≥ 0.99999), so runs on one machine would not repeat bit for bit.
+`~/.cache/ssl-ads/dense_kernels.json` (`$XDG_CACHE_HOME`; or the file `$SSL_ADS_KERNEL_CHOICES`), keyed by
+the CPU, its flags and the torch version: a near-tie measured afresh in every process could flip between runs,
+and the vectors of the two kernels differ at float rounding (cosine ≥ 0.99999), so runs on one machine would
+not repeat bit for bit.
 `SSL_ADS_FP32_GEMM=mkl|onednn` fixes the choice (benchmarks, tests, bug reports).
 """
 
@@ -33,6 +34,7 @@ from ssl_ads.errors import ConfigError
 from ssl_ads.hardware import cpu_capability, cpu_flags, cpu_name
 
 KERNEL_ENV = "SSL_ADS_FP32_GEMM"
+CHOICES_ENV = "SSL_ADS_KERNEL_CHOICES"  # a path for the choices file instead of the per-user cache
 KERNELS = ("auto", "mkl", "onednn")
 MARGIN = 1.03  # oneDNN's time x MARGIN must still beat MKL's
 _PROBE_ROWS = 384
@@ -108,7 +110,10 @@ _RUN: dict[str, Callable[[DenseLayer, Tensor, Tensor | None, Tensor | None], Ten
 
 
 def choices_file() -> Path:
-    """Where the measured choices are kept: `$XDG_CACHE_HOME/ssl-ads/dense_kernels.json` (~/.cache by default)."""
+    """Where the measured choices are kept: `$SSL_ADS_KERNEL_CHOICES` when set, else
+    `$XDG_CACHE_HOME/ssl-ads/dense_kernels.json` (~/.cache by default)."""
+    if os.environ.get(CHOICES_ENV):
+        return Path(os.environ[CHOICES_ENV])
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "ssl-ads" / "dense_kernels.json"
 

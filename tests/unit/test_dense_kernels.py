@@ -69,6 +69,7 @@ def test_the_kernel_override_is_checked(monkeypatch, value):
 def choices(monkeypatch, tmp_path):
     """`auto` with its per-machine choices file under tmp_path and no remembered choice in this process."""
     monkeypatch.delenv(dense_kernels.KERNEL_ENV, raising=False)
+    monkeypatch.delenv(dense_kernels.CHOICES_ENV, raising=False)  # the suite's own file (tests/conftest.py)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     dense_kernels._fastest.cache_clear()
     yield tmp_path / "ssl-ads" / "dense_kernels.json"
@@ -97,10 +98,17 @@ def test_auto_measures_once_per_machine_and_shape_and_the_next_process_reads_it(
     dense_kernels._fastest.cache_clear()
     assert DenseLayer(torch.randn(64, 32), torch.zeros(64), "gelu").kernel == flipped
     monkeypatch.undo()  # a damaged entry is measured again, the rest of the file kept
-    monkeypatch.setenv("XDG_CACHE_HOME", str(choices.parents[1]))
-    monkeypatch.delenv(dense_kernels.KERNEL_ENV, raising=False)
+    monkeypatch.setenv(dense_kernels.CHOICES_ENV, str(choices))
     DenseLayer(torch.randn(16, 64), torch.zeros(16), "residual")
     assert json.loads(choices.read_text())[next(iter(stored))]["64x32 gelu"] == flipped
+
+
+def test_the_choices_file_follows_its_variables(monkeypatch, tmp_path):
+    monkeypatch.delenv(dense_kernels.CHOICES_ENV, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert dense_kernels.choices_file() == tmp_path / "xdg" / "ssl-ads" / "dense_kernels.json"
+    monkeypatch.setenv(dense_kernels.CHOICES_ENV, str(tmp_path / "mine.json"))
+    assert dense_kernels.choices_file() == tmp_path / "mine.json"
 
 
 @pytest.mark.parametrize("damage", ["{not json", "[1, 2]", '{"other machine": {"64x32 gelu": "cublas"}}', ""])
