@@ -142,6 +142,8 @@ def _fastest(shape: tuple[int, int], epilogue: str) -> str:
     torch.set_num_threads(1)
     try:
         chosen = _time_candidates(shape, epilogue)
+    except RuntimeError:  # oneDNN present but unable to run this layer here (an old or unusual build): MKL
+        return "mkl"
     finally:
         torch.set_num_threads(threads)
     with contextlib.suppress(OSError):  # a read-only home: the choice holds for this process only

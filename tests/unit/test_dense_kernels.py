@@ -120,3 +120,15 @@ def test_a_damaged_choices_file_is_measured_again_and_rewritten(choices, damage)
     layer = DenseLayer(torch.randn(64, 32), torch.zeros(64), "residual")
     stored = json.loads(choices.read_text())
     assert {"64x32 residual": layer.kernel} in stored.values()
+
+
+def test_a_onednn_that_fails_to_run_leaves_the_layer_on_mkl(choices, monkeypatch):
+    """A build whose oneDNN linear exists but raises (old or unusual builds): MKL, and nothing is kept on disk."""
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("mkldnn: unsupported platform")
+
+    monkeypatch.setattr(dense_kernels, "onednn_available", lambda: True)
+    monkeypatch.setattr(dense_kernels, "_time_candidates", broken)
+    assert DenseLayer(torch.randn(8, 4), torch.zeros(8), "none").kernel == "mkl"
+    assert not choices.exists()
