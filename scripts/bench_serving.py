@@ -263,8 +263,11 @@ def events_scaling(model_path: Path, work: Path, sizes: list[int]) -> None:
         done = subprocess.run(command, check=True, capture_output=True, text=True,
                               env={**os.environ, "PYTHONPATH": str(REPO)})  # fmt: skip
         figures = json.loads(done.stdout.strip().splitlines()[-1])
-        print(f"| {n:,} | {users:,} | {figures['seconds']} | {figures['scoring']} | {n / figures['scoring']:,.0f} | "
-              f"{users / figures['scoring']:,.0f} | {figures['peak_rss_mb']:,} | {before} → {load()} |", flush=True)
+        print(
+            f"| {n:,} | {users:,} | {figures['seconds']} | {figures['scoring']} | {n / figures['scoring']:,.0f} | "
+            f"{users / figures['scoring']:,.0f} | {figures['peak_rss_mb']:,} | {before} → {load()} |",
+            flush=True,
+        )
 
 
 def main() -> None:

@@ -27,7 +27,13 @@ class LabeledData(Protocol):
         ...
 
     def result_row(
-        self, encoder: str, mode: str, fraction: float, n_labels: int, metrics: dict[str, float], seconds: float,
+        self,
+        encoder: str,
+        mode: str,
+        fraction: float,
+        n_labels: int,
+        metrics: dict[str, float],
+        seconds: float,
         scored: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> ResultRow:
         """The row of one fit, with the intervals of its test metrics computed from `scored`."""

@@ -27,9 +27,7 @@ FEATURIZER_VERSION = 1
 FIRST_ITEM_ID = FIRST_ID
 
 
-def featurize_sequences(
-    dataset: SequenceDataset, cache_dir: Path, state: dict[str, Any] | None = None
-) -> Featurized:
+def featurize_sequences(dataset: SequenceDataset, cache_dir: Path, state: dict[str, Any] | None = None) -> Featurized:
     """Load the cached arrays for this data config, building them once if absent (or damaged: see cache_entry).
 
     `state` (from a pretrained encoder's bundle) maps items exactly as the encoder was trained.

@@ -170,9 +170,7 @@ def make_trainer(
     trainer_args["enable_progress_bar"] = show_progress
     if "precision" in trainer_args:  # "auto" is ours: Lightning gets what this hardware runs fast
         accelerator = trainer_args.get("accelerator", "cpu")
-        trainer_args["precision"] = resolve_trainer_precision(
-            trainer_args["precision"], accelerator, model_width(cfg)
-        )
+        trainer_args["precision"] = resolve_trainer_precision(trainer_args["precision"], accelerator, model_width(cfg))
     unknown = sorted(set(trainer_args) - set(inspect.signature(pl.Trainer.__init__).parameters))
     if unknown:  # `+trainer.<key>=...` adds keys the schema does not know: Lightning's TypeError, in one line
         raise ConfigError(

@@ -90,7 +90,13 @@ class Downstream:
         return len(self.budget_rows(fraction))
 
     def result_row(
-        self, encoder: str, mode: str, fraction: float, n_labels: int, metrics: dict[str, float], seconds: float,
+        self,
+        encoder: str,
+        mode: str,
+        fraction: float,
+        n_labels: int,
+        metrics: dict[str, float],
+        seconds: float,
         scored: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> ResultRow:
         """The row of one fit, with the 95 % interval of each test metric computed from the test predictions

@@ -54,8 +54,10 @@ class RankingEvaluator(Evaluator):
     def pretrain_context(self) -> StageContext:
         # Pretraining reads leave-one-out training windows, never a validation or test target.
         if self.cfg.pretrain_rows != "train":
-            raise ConfigError("pretrain_rows=train_val: a next-item task's validation windows end in its validation "
-                              "targets; ranking pretrains on training windows only (pretrain_rows=train)")
+            raise ConfigError(
+                "pretrain_rows=train_val: a next-item task's validation windows end in its validation "
+                "targets; ranking pretrains on training windows only (pretrain_rows=train)"
+            )
         return ranking_context(self.cfg)[0]
 
     def run(self, stage: str) -> float:

@@ -68,14 +68,18 @@ def _tabular_protocol(cfg: DictConfig, data_meta: dict, task_name: str, primary_
 def _class_weights(probe: str | None, finetune: str | None) -> str | None:
     """How the probe's and fine-tuning's losses weigh classes (`probe.class_weight`, `finetune.class_weight`)."""
     if probe == "auto":
-        text = ("class weights per probe fit: balanced (n / (k * n_c) over its labels) or none, whichever has the "
-                "better out-of-fold accuracy (probe_balanced in the metrics)")
+        text = (
+            "class weights per probe fit: balanced (n / (k * n_c) over its labels) or none, whichever has the "
+            "better out-of-fold accuracy (probe_balanced in the metrics)"
+        )
         return text + ("; fine-tuning: balanced class weights" if finetune else "")
     if probe and finetune:
         return "balanced class weights: n / (k * n_c) over each fit's labeled rows"
     if probe or finetune:
-        return f"balanced class weights in the {'probe' if probe else 'fine-tuning'} fits: n / (k * n_c) over each " \
+        return (
+            f"balanced class weights in the {'probe' if probe else 'fine-tuning'} fits: n / (k * n_c) over each "
             "fit's labeled rows"
+        )
     return None
 
 

@@ -14,8 +14,7 @@ from rich.console import Console
 
 from ssl_ads.stages.use_args import output_dir, parse_args, run_command
 
-USAGE = ("usage: ssl-ads predict model=<model.pt> dataset.path=<file.parquet|csv> [out=DIR] [batch_size=N] "
-         "[top_k=N]")
+USAGE = "usage: ssl-ads predict model=<model.pt> dataset.path=<file.parquet|csv> [out=DIR] [batch_size=N] [top_k=N]"
 
 
 @dataclass

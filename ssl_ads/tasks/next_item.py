@@ -44,4 +44,3 @@ class NextItemTask(Task):
         self.eval_batch_size = eval_batch_size
         self.label = "next_item"
         self.metric_names = tuple(f"{name}@{k}" for name in ("hr", "ndcg", "mrr") for k in self.ks)
-

@@ -27,9 +27,12 @@ def positive_warnings(rows: list, min_positives: int) -> list[str]:
     for row in rows:
         counts = getattr(row, "counts", None) or {}
         if "n_test_pos_groups" in counts:
-            test_pos, what = counts["n_test_pos_groups"], (
-                f"{counts['n_test_pos_groups']} positive groups ({counts['n_test_pos']} positive rows) of "
-                f"{counts['n_test_groups']}"
+            test_pos, what = (
+                counts["n_test_pos_groups"],
+                (
+                    f"{counts['n_test_pos_groups']} positive groups ({counts['n_test_pos']} positive rows) of "
+                    f"{counts['n_test_groups']}"
+                ),
             )
         else:
             test_pos, what = counts.get("n_test_pos"), f"{counts.get('n_test_pos')} positives of {counts.get('n_test')}"

@@ -33,9 +33,7 @@ _CHUNK_CELLS = 1 << 22  # resample × entity weights held at once (32 MB of floa
 Statistic = Callable[[np.ndarray], np.ndarray]  # weights [b, n] -> one value per resample [b]
 
 
-def resample_weights(
-    n: int, resamples: int, seed: int, groups: np.ndarray | None = None
-) -> Iterator[np.ndarray]:
+def resample_weights(n: int, resamples: int, seed: int, groups: np.ndarray | None = None) -> Iterator[np.ndarray]:
     """Blocks of bootstrap weights `[b, n]`: how often each of the n rows is drawn in each resample (all the
     rows of a group drawn together when `groups` is given). Seeded: the same blocks for the same arguments."""
     if n == 0:

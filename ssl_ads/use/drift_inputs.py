@@ -105,8 +105,15 @@ def field_drifts(
         state = encoder.state
         specials = {0: "missing", 1: "OOV"}
         out = [
-            categorical_drift(spec["name"], ref["cat"][:, i], cur["cat"][:, i], specials, max_categories, oov_id=1,
-                              names=_lookup(spec.get("values") or [], offset=2))
+            categorical_drift(
+                spec["name"],
+                ref["cat"][:, i],
+                cur["cat"][:, i],
+                specials,
+                max_categories,
+                oov_id=1,
+                names=_lookup(spec.get("values") or [], offset=2),
+            )
             for i, spec in enumerate(state["categorical"])
         ]
         names = [s["name"] for s in state["numeric"]]
@@ -127,8 +134,15 @@ def field_drifts(
     pieces_c = tokens_c[(tokens_c != PAD_ID) & (tokens_c != CLS_ID)]
     tokenizer = tokenizer_from_json(encoder.state["tokenizer"])
     return [
-        categorical_drift("word pieces", pieces_r, pieces_c, {UNK_ID: "[UNK]"}, max_categories, oov_id=UNK_ID,
-                          names=lambda i: str(tokenizer.id_to_token(i))),
+        categorical_drift(
+            "word pieces",
+            pieces_r,
+            pieces_c,
+            {UNK_ID: "[UNK]"},
+            max_categories,
+            oov_id=UNK_ID,
+            names=lambda i: str(tokenizer.id_to_token(i)),
+        ),
         numeric_drift("text length", (tokens_r != PAD_ID).sum(1), (tokens_c != PAD_ID).sum(1), bins),
     ]
 

@@ -134,8 +134,11 @@ def predict_file(
     writer: pq.ParquetWriter | None = None
     try:
         for frame in _frames(model, path, chunk_rows, separator):
-            parts = list(model.predict_batches(frame, batch_size or BATCH_SIZE, where)
-                         if isinstance(model, FineTunedModel) else model.predict_batches(frame, batch_size, where))
+            parts = list(
+                model.predict_batches(frame, batch_size or BATCH_SIZE, where)
+                if isinstance(model, FineTunedModel)
+                else model.predict_batches(frame, batch_size, where)
+            )
             if not parts:
                 continue
             table = pl.concat(parts, how="vertical_relaxed").to_arrow()  # one row group per chunk, not per batch

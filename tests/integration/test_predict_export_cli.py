@@ -27,7 +27,11 @@ from ssl_ads.use.model_bundle import read_model
 RUNS = {
     "tabular": ("finetune", "experiment=tabular_tiny"),
     "sequence": (
-        "pipeline", "experiment=tiny", "probe.max_epochs=1", "pretrain.max_epochs=1", "online_probe.every_n_steps=0"
+        "pipeline",
+        "experiment=tiny",
+        "probe.max_epochs=1",
+        "pretrain.max_epochs=1",
+        "online_probe.every_n_steps=0",
     ),
     "text": ("finetune", "experiment=text_tiny"),
 }

@@ -136,7 +136,6 @@ def test_wrong_type_and_unknown_key_name_the_key():
         validate_run_config(cfg, {})
 
 
-
 def chosen(*overrides: str) -> dict[str, str]:
     """The encoder, pretext and task options Hydra picked for these overrides."""
     register_configs()

@@ -76,8 +76,10 @@ def test_every_task_kind_has_one_evaluator_and_ranking_is_not_a_labeled_task():
 
 
 def test_no_hook_is_found_by_getattr_and_no_stage_branches_on_the_task_kind():
-    hooks = r"(getattr|hasattr)\([^)]*\"(prepare_inputs|features|feature_dim|standardize_probe_features|score_next|" \
+    hooks = (
+        r"(getattr|hasattr)\([^)]*\"(prepare_inputs|features|feature_dim|standardize_probe_features|score_next|"
         r"gate_threshold|split_by|kind)\""
+    )
     found = [
         f"{path.relative_to(PACKAGE)}:{n}"
         for path in PACKAGE.rglob("*.py")

@@ -192,8 +192,11 @@ def test_ranking_means_per_user_and_undefined_intervals():
     ndcg = np.r_[np.zeros(90), np.full(10, 0.5)]
     interval = mean_intervals({"ndcg@10": ndcg}, seed=0, points={"test_ndcg@10": 0.05})["test_ndcg@10"]
     assert interval["low"] <= 0.05 <= interval["high"] and interval["high"] < 0.15
-    assert mean_intervals({"hr@5": np.zeros(0)}, seed=0)["test_hr@5"] == {"low": None, "high": None,
-                                                                            "method": "bootstrap"}
+    assert mean_intervals({"hr@5": np.zeros(0)}, seed=0)["test_hr@5"] == {
+        "low": None,
+        "high": None,
+        "method": "bootstrap",
+    }
 
 
 def test_an_unknown_metric_is_resampled_with_its_own_object():
@@ -220,7 +223,13 @@ def test_warnings_name_small_test_splits_and_label_budgets():
     assert positive_warnings([row(1.0, 30, test_pos=30)], min_positives=30) == []
     assert positive_warnings([SimpleNamespace(label_fraction=1.0, n_labels=5, counts={"n_test": 9})], 30) == []
     # rows in groups (fraud split by user): 232 bot impressions from 5 bots are 5 positives
-    grouped = {"n_test": 802, "n_test_pos": 232, "n_test_groups": 60, "n_test_pos_groups": 5, "n_budget_pos": 900,
-               "n_budget_pos_groups": 40}
+    grouped = {
+        "n_test": 802,
+        "n_test_pos": 232,
+        "n_test_groups": 60,
+        "n_test_pos_groups": 5,
+        "n_budget_pos": 900,
+        "n_budget_pos_groups": 40,
+    }
     (line,) = positive_warnings([SimpleNamespace(label_fraction=1.0, n_labels=6000, counts=grouped)], 30)
     assert "holds 5 positive groups (232 positive rows) of 60" in line

@@ -21,18 +21,27 @@ PACKAGE = Path(__file__).resolve().parents[2] / "ssl_ads"
 # Bottom to top: a module may import from its own layer and the layers below it, never from a layer above.
 # One line per layer: why it sits where it does.
 LAYERS: list[tuple[str, tuple[str, ...], str]] = [
-    ("foundation", ("errors", "hardware", "extras", "results", "terminal", "progress"),
-     "leaf modules every layer may use: error types, devices, optional extras, result records, terminal output"),
-    ("config", ("config", "sweep_storage"),
-     "schemas and checks of the composed run config (and the sweeper's storage); knows no data, model or stage"),
+    (
+        "foundation",
+        ("errors", "hardware", "extras", "results", "terminal", "progress"),
+        "leaf modules every layer may use: error types, devices, optional extras, result records, terminal output",
+    ),
+    (
+        "config",
+        ("config", "sweep_storage"),
+        "schemas and checks of the composed run config (and the sweeper's storage); knows no data, model or stage",
+    ),
     ("data", ("data",), "sources, validation, the split, featurizers, caches and vocabulary ids: no model code"),
     ("encoders", ("encoders",), "models mapping featurized batches to representations, and their checkpoints"),
     ("objectives", ("pretext", "tasks"), "what is optimised on encoders: pretext losses, downstream tasks/metrics"),
     ("training", ("training", "baselines"), "Lightning modules and probes that fit them; non-neural baseline rows"),
     ("report", ("report",), "turns result rows and finished runs into tables, files, plots and tracked runs"),
     ("use", ("use",), "a trained encoder or model applied to new data: embed, predict, lookalike, drift"),
-    ("evaluation", ("evaluation",),
-     "the evaluation engine: one split, probe / fine-tune per task kind, rows, reports and the model bundles"),
+    (
+        "evaluation",
+        ("evaluation",),
+        "the evaluation engine: one split, probe / fine-tune per task kind, rows, reports and the model bundles",
+    ),
     ("benchmark", ("benchmark",), "suites of evaluation runs aggregated over seeds, checked against expectations"),
     ("stages", ("stages",), "wiring only: one function per CLI stage composing the layers below"),
     ("entry", ("cli", "__main__"), "the command line: parses argv, dispatches to a stage"),

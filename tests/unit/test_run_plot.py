@@ -21,8 +21,15 @@ CASES = [
 def rows() -> list[ResultRow]:
     interval = {"method": "delong"}
     return [
-        ResultRow(encoder, mode, fraction, 10, {"test_auroc": value, "val_auroc": value}, 0.1,
-                  {"test_auroc": {**interval, "low": value - 0.1, "high": value + 0.05}})
+        ResultRow(
+            encoder,
+            mode,
+            fraction,
+            10,
+            {"test_auroc": value, "val_auroc": value},
+            0.1,
+            {"test_auroc": {**interval, "low": value - 0.1, "high": value + 0.05}},
+        )
         for encoder, mode, fraction, value in CASES
     ]
 

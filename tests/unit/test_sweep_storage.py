@@ -33,4 +33,3 @@ def test_a_file_that_is_not_a_database_is_a_config_error(tmp_path):
     (tmp_path / "notes.db").write_text("not a database\n" * 100)
     with pytest.raises(ConfigError, match=r"hydra\.sweeper\.storage=sqlite:///.*notes\.db: cannot open it"):
         prepare_storage({"storage": f"sqlite:///{tmp_path / 'notes.db'}"})
-

@@ -113,9 +113,7 @@ def test_read_tables_names_missing_files(tmp_path: Path, tables: MarketplaceTabl
         read_tables(tmp_path / "t")
 
 
-@pytest.mark.parametrize(
-    "change", [{"n_users": 0}, {"n_items": 5}, {"label_window_days": 42}, {"bot_share": 1.0}]
-)
+@pytest.mark.parametrize("change", [{"n_users": 0}, {"n_items": 5}, {"label_window_days": 42}, {"bot_share": 1.0}])
 def test_invalid_settings_raise_config_error(change: dict) -> None:
     with pytest.raises(ConfigError):
         simulate(SimulatorSettings(**{**SMALL.__dict__, **change}))
@@ -165,9 +163,7 @@ def test_impressions_ordered_and_labels_consistent(tables: MarketplaceTables) ->
 
 
 def test_user_prior_clicks_matches_brute_force(tables: MarketplaceTables) -> None:
-    imp = tables.impressions.select("impression_id", "user_id", "click", "user_prior_clicks").sort(
-        "impression_id"
-    )
+    imp = tables.impressions.select("impression_id", "user_id", "click", "user_prior_clicks").sort("impression_id")
     seen: dict[int, int] = {}
     expected = []
     for user, click in zip(imp["user_id"].to_list(), imp["click"].to_list(), strict=True):
@@ -208,9 +204,7 @@ def test_bots_never_buy_and_click_more(tables: MarketplaceTables) -> None:
     assert tables.users.filter(pl.col("is_bot") == 1)["conversion"].sum() == 0
     ctr = tables.impressions.group_by("is_bot").agg(pl.col("click").mean()).sort("is_bot")["click"]
     assert ctr[1] > ctr[0] + 0.1
-    night = (
-        tables.impressions.filter(pl.col("is_bot") == 1)["hour"].is_in([22, 23, 0, 1, 2, 3, 4, 5, 6]).mean()
-    )
+    night = tables.impressions.filter(pl.col("is_bot") == 1)["hour"].is_in([22, 23, 0, 1, 2, 3, 4, 5, 6]).mean()
     assert night > 0.8
 
 

@@ -150,9 +150,7 @@ def _make_users(s: SimulatorSettings, rng: np.random.Generator) -> dict[str, np.
     rate = s.sessions_per_user_day * _lognormal_mean_one(rng, 0.6, n)
     rate = np.where(is_bot, rate * BOT_SESSION_MULTIPLIER, rate)
     hour_weight = 1.0 + 0.8 * np.cos(2 * np.pi * (np.arange(24) - 20) / 24)  # evening peak
-    pref_hour = np.where(
-        is_bot, rng.integers(0, 5, n), rng.choice(24, size=n, p=hour_weight / hour_weight.sum())
-    )
+    pref_hour = np.where(is_bot, rng.integers(0, 5, n), rng.choice(24, size=n, p=hour_weight / hour_weight.sum()))
     return {
         "theta": theta, "propensity": propensity, "is_bot": is_bot, "churner": churner, "rate": rate,
         "pref_hour": pref_hour, "device": rng.choice(len(DEVICES), size=n, p=[0.55, 0.35, 0.10]),
@@ -220,9 +218,7 @@ def _make_impressions(
     hour = ((t % DAY) // 3600).astype(np.float32)  # t counts seconds from EPOCH, a midnight
     item_topic = items["topic"][item]
     affinity = users["theta"][user, item_topic].astype(np.float32)
-    logit = (
-        -1.6 + 4.0 * affinity - 0.15 * (position - 1) + 0.35 * np.cos(np.float32(np.pi / 12) * (hour - 20))
-    )
+    logit = -1.6 + 4.0 * affinity - 0.15 * (position - 1) + 0.35 * np.cos(np.float32(np.pi / 12) * (hour - 20))
     p_click = np.where(bot, BOT_CLICK_RATE, 1.0 / (1.0 + np.exp(-logit)))
     click = rng.random(len(user), np.float32) < p_click
     cart = click & ~bot & (rng.random(len(user), np.float32) < CART_BASE + 0.3 * affinity)
