@@ -9,9 +9,10 @@ be read (no /proc/cpuinfo) a short matmul micro-benchmark, cached per process, d
 Training (`trainer.precision: auto`) also needs a model wide enough for bf16's faster matmuls to outweigh
 autocast's casts: on a CPU it trains in bf16-mixed only from `CPU_BF16_MIN_WIDTH` (the encoder's `dim`) up.
 Measured by `scripts/bench_train_precision.py` on a 2-core AMD EPYC with avx512_bf16, 3 epochs of the demo's
-masked-item pretraining (dim, fp32 vs bf16-mixed seconds): 64: 4.6 vs 6.2; 128: 10.9 vs 10.0; 192: 19.6 vs 14.1;
-256: 31.1 vs 18.7. The 128 row is near a tie (1.09x), so the threshold sits above it. CPUs with AMX
-likely cross over earlier: `trainer.precision=bf16-mixed` sets it by hand.
+pretraining, masked items and the 14-day forecast (dim, fp32 vs bf16-mixed seconds): 64: 10.0 vs 14.9; 128: 22.4 vs
+18.6; 192: 40.4 vs 27.3; 256: 62.3 vs 32.8. At 128 the gain depends on the pretext (1.09x for masked items alone,
+1.20x with the forecast; `... bench_train_precision.py pretext.future_days=0`), so the threshold sits above it.
+CPUs with AMX likely cross over earlier: `trainer.precision=bf16-mixed` sets it by hand.
 
 `SSL_ADS_BF16=0` or `=1` overrides the answer (to pin numerics across a fleet of mixed machines, or in tests).
 """

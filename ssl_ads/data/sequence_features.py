@@ -23,7 +23,9 @@ from ssl_ads.progress import Bar, progress
 if TYPE_CHECKING:
     from ssl_ads.data.sequence_dataset import SequenceDataset, SequenceSource
 
-FEATURIZER_VERSION = 1
+FEATURIZER_VERSION = 2  # 2: every event's age in days (age_days.npy), for time-aware pretexts
+SECONDS_PER_DAY = 86_400
+AGE_KEY = "age_days"  # the input (and cache file) of each event's age in days
 FIRST_ITEM_ID = FIRST_ID
 
 
@@ -94,10 +96,15 @@ def build_arrays(
         events = events.join(vocab.rename({"idx": f"{name}_idx"}), on=name, how="left", maintain_order="left")
         events = events.with_columns(pl.col(f"{name}_idx").fill_null(PAD_ID))
 
+    # Age of each event in days before the reference time: the label window's start, or the last event when the
+    # data has none (timestamps are unix seconds; a file without timestamps numbers events, so ages are ordinal)
+    reference = source.cutoff_timestamp if source.cutoff_timestamp is not None else events["timestamp"].max()
+    events = events.with_columns(((reference - pl.col("timestamp")) / SECONDS_PER_DAY).cast(pl.Float32).alias("age"))
     tails = (
         events.group_by("user_id", maintain_order=True)
         .agg(
             pl.col("idx").tail(dataset.max_len).alias("items"),
+            pl.col("age").tail(dataset.max_len).alias(AGE_KEY),
             *[pl.col(f"{n}_idx").tail(dataset.max_len).alias(n) for n in dataset.side_fields],
         )
         .sort("user_id")
@@ -108,6 +115,7 @@ def build_arrays(
     np.save(out / "items.npy", left_pad(tails.get_column("items"), lengths, dataset.max_len))
     for name in dataset.side_fields:
         np.save(out / f"side_{name}.npy", left_pad(tails.get_column(name), lengths, dataset.max_len))
+    np.save(out / f"{AGE_KEY}.npy", left_pad(tails.get_column(AGE_KEY), lengths, dataset.max_len, np.float32))
     np.save(out / "lengths.npy", lengths)
 
     users = tails.select("user_id")
@@ -130,6 +138,7 @@ def build_arrays(
         "side_fields": dataset.side_fields,
         "side_vocab_sizes": {name: vocab.height + 1 for name, vocab in side_vocabs.items()},
         "cutoff_timestamp": source.cutoff_timestamp,
+        "age_reference_timestamp": int(reference),
         "quarantine": source.quarantine,
     }
     (out / "meta.json").write_text(json.dumps(meta, indent=2))
@@ -148,13 +157,13 @@ def fit_side_vocab(events: pl.DataFrame, name: str) -> pl.DataFrame:
     return values.with_columns((pl.int_range(pl.len(), dtype=pl.Int64) + 1).alias("idx"))
 
 
-def left_pad(lists: pl.Series, lengths: np.ndarray, max_len: int) -> np.ndarray:
-    """A list column → `[N, max_len]` int32, right-aligned, by one scatter (no per-row loop)."""
-    flat = lists.explode().to_numpy().astype(np.int32)
+def left_pad(lists: pl.Series, lengths: np.ndarray, max_len: int, dtype: type = np.int32) -> np.ndarray:
+    """A list column → `[N, max_len]` (int32 unless told), right-aligned, by one scatter (no per-row loop)."""
+    flat = lists.explode().to_numpy().astype(dtype)
     rows = np.repeat(np.arange(len(lengths)), lengths)
     starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
     cols = max_len - np.repeat(lengths, lengths) + (np.arange(len(flat)) - starts)
-    out = np.zeros((len(lengths), max_len), dtype=np.int32)
+    out = np.zeros((len(lengths), max_len), dtype=dtype)
     out[rows, cols] = flat
     return out
 
@@ -164,6 +173,7 @@ def load_arrays(directory: Path) -> Featurized:
     meta = json.loads((directory / "meta.json").read_text())
     inputs = {"items": np.load(directory / "items.npy", mmap_mode="r")}
     inputs |= {name: np.load(directory / f"side_{name}.npy", mmap_mode="r") for name in meta["side_fields"]}
+    inputs[AGE_KEY] = np.load(directory / f"{AGE_KEY}.npy", mmap_mode="r")
     side_vocabs = {name: pl.read_parquet(directory / f"side_vocab_{name}.parquet") for name in meta["side_fields"]}
     item_vocab = pl.read_parquet(directory / "item_vocab.parquet")
     return Featurized(

@@ -36,11 +36,13 @@ class SequenceGRU(SequenceEncoder):
         item_id_dropout: Annotated[float, Range(0, 1, max_inclusive=False)] = 0.0,
         user_vector: str = "states",
         side_fields_as: str = "inputs",
+        read_ages: bool = False,
     ) -> None:
         super().__init__(
             num_items=num_items, dim=dim, pooling=pooling, repeat_bias=repeat_bias, item_inputs=item_inputs,
             item_fields=item_fields, item_text_dim=item_text_dim, item_id_dropout=item_id_dropout,
             user_vector=user_vector, side_vocab_sizes=side_vocab_sizes, side_fields_as=side_fields_as,
+            read_ages=read_ages,
         )  # fmt: skip
         self.max_len = max_len
         # A GRU reads left to right: it is causal whatever a pretext asks for.

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from ssl_ads.data.featurized import Featurized
+from ssl_ads.data.sequence_features import AGE_KEY
 from ssl_ads.data.vocab_ids import PAD_ID
 from ssl_ads.encoders.base import Encoder
 from ssl_ads.encoders.item_representation import ItemContent, check_id_dropout, check_item_inputs
@@ -27,6 +28,10 @@ USER_VECTORS = ("states", "items", "items+states")
 #          so the user vector is shaped by what users do while it reads only what they viewed (serving needs
 #          only item ids, and a from-scratch encoder gets no shortcut through past purchases).
 SIDE_FIELDS_AS = ("inputs", "targets")
+# `encoder.read_ages`: each event's age (days before the label window or the data's last event: `age_days`) is
+# embedded by half-octave bucket and added at every position, so the encoder reads when, not only what
+# (recency, gaps, a fading user); buckets: under 0.4 day, 0.4-1, 1-1.8, 1.8-3, 3-4.7 ... (the last from 127 years).
+AGE_BUCKETS = 32
 
 
 class SequenceEncoder(Encoder):
@@ -51,6 +56,7 @@ class SequenceEncoder(Encoder):
         user_vector: str = "states",
         side_vocab_sizes: dict[str, int] | None = None,
         side_fields_as: str = "inputs",
+        read_ages: bool = False,
     ) -> None:
         super().__init__()
         if pooling not in ("mean", "last"):
@@ -64,6 +70,7 @@ class SequenceEncoder(Encoder):
         self.pooling = pooling
         self.side_vocab_sizes = {str(name): int(size) for name, size in (side_vocab_sizes or {}).items()}
         self.side_fields_as = side_fields_as
+        self.read_ages = bool(read_ages)
         self.user_vector = user_vector
         self.feature_dim = dim * (2 if user_vector == "items+states" else 1)
         # What an item is (ssl_ads.encoders.item_representation): its id row, its side fields, its title, summed.
@@ -93,11 +100,21 @@ class SequenceEncoder(Encoder):
         """One embedding per side field the encoder reads; none when they are targets only. A subclass calls it
         where its parameters are created, so the draw order of its initialisation stays the same."""
         read = self.side_vocab_sizes if self.side_fields_as == "inputs" else {}
+        # created here, after the side fields, only when asked for: encoders without it draw the same weights
+        self.age_embedding = nn.Embedding(AGE_BUCKETS + 1, self.dim, padding_idx=0) if self.read_ages else None
         return nn.ModuleDict({name: nn.Embedding(size, self.dim, padding_idx=0) for name, size in read.items()})
 
     def side_vectors(self, batch: dict[str, Tensor]) -> Tensor | float:
-        """Sum of the side-field embeddings `[B, L, D]` the encoder reads (0 when side fields are targets only)."""
-        return sum((embedding(batch[name]) for name, embedding in self.side_embeddings.items()), 0.0)
+        """Sum of the side-field (and age) embeddings `[B, L, D]` the encoder reads (0 when it reads none)."""
+        total = sum((embedding(batch[name]) for name, embedding in self.side_embeddings.items()), 0.0)
+        if self.age_embedding is None:
+            return total
+        if AGE_KEY not in batch:
+            raise ConfigError(
+                "encoder.read_ages=true reads each event's age (age_days), and these inputs have none: featurize "
+                "the events through a sequence dataset config, or use an encoder trained with read_ages=false"
+            )
+        return total + self.age_embedding(age_buckets(batch[AGE_KEY], batch["mask"]))
 
     @property
     def mask_id(self) -> int:
@@ -171,6 +188,12 @@ class SequenceEncoder(Encoder):
         if self.repeat_weight is None or seen is None:
             return scores
         return scores + self.repeat_weight.to(scores.dtype) * seen.to(scores.dtype)
+
+
+def age_buckets(age_days: Tensor, mask: Tensor) -> Tensor:
+    """Half-octave buckets `1 + floor(2 log2(1 + days))`, capped at AGE_BUCKETS; 0 at padding."""
+    bucket = torch.floor(2.0 * torch.log2(1.0 + age_days.float().clamp_min(0.0))).long() + 1
+    return torch.where(mask, bucket.clamp(1, AGE_BUCKETS), torch.zeros_like(bucket))
 
 
 def attention_mask(mask: Tensor, causal: bool) -> Tensor:

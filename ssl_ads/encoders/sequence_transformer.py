@@ -39,11 +39,13 @@ class SequenceTransformer(SequenceEncoder):
         item_id_dropout: Annotated[float, Range(0, 1, max_inclusive=False)] = 0.0,
         user_vector: str = "states",
         side_fields_as: str = "inputs",
+        read_ages: bool = False,
     ) -> None:
         super().__init__(
             num_items=num_items, dim=dim, pooling=pooling, repeat_bias=repeat_bias, item_inputs=item_inputs,
             item_fields=item_fields, item_text_dim=item_text_dim, item_id_dropout=item_id_dropout,
             user_vector=user_vector, side_vocab_sizes=side_vocab_sizes, side_fields_as=side_fields_as,
+            read_ages=read_ages,
         )  # fmt: skip
         if dim % heads:
             raise ConfigError(f"encoder.dim ({dim}) must be divisible by encoder.heads ({heads})")

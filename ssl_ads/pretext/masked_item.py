@@ -7,7 +7,9 @@ Only the chosen positions are projected, so memory is `[masked positions, catalo
 Side fields (category, action...) are hidden at the chosen positions too, so they cannot leak the item,
 and with `side_weight > 0` they are predicted as well (BERT-style multi-field masking): the
 representation then has to carry the user's action pattern, not only which items co-occur. With
-`encoder.side_fields_as=targets` the encoder never reads them and they are only predicted.
+`encoder.side_fields_as=targets` the encoder never reads them and they are only predicted. With
+`future_days > 0` the pooled user vector also forecasts the counts of the user's events in the last
+`future_days` of the history from the events before them (`ssl_ads.pretext.future_window`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from ssl_ads.encoders.repeat_bias import seen_by_position, seen_in_history
 from ssl_ads.encoders.sequence_base import SequenceEncoder
 from ssl_ads.errors import ConfigError
 from ssl_ads.pretext.base import Pretext
+from ssl_ads.pretext.future_window import HEADS as FUTURE_HEADS
+from ssl_ads.pretext.future_window import FutureWindow
 from ssl_ads.pretext.negative_sampler import NegativeSampler
 from ssl_ads.pretext.sampled_softmax import check_negatives, item_loss
 
@@ -41,6 +45,9 @@ class MaskedItem(Pretext):
         num_negatives: Annotated[int, Range(min=1)] = 1000,
         sampling: str = "uniform",
         logq: bool = True,
+        future_days: Annotated[float, Range(min=0)] = 0.0,
+        future_weight: Annotated[float, Range(min=0)] = 1.0,
+        future_head: str = "linear",
     ) -> None:
         super().__init__()
         if not 0.0 < mask_prob < 1.0:
@@ -54,12 +61,18 @@ class MaskedItem(Pretext):
         check_negatives(negatives, num_negatives)  # full, or batch-sized memory: ssl_ads.pretext.sampled_softmax
         self.negatives, self.num_negatives, self.logq = negatives, num_negatives, logq
         self.sampler = NegativeSampler(sampling)
+        if future_head not in FUTURE_HEADS:
+            raise ConfigError(f"pretext.future_head must be one of {', '.join(FUTURE_HEADS)}, got {future_head!r}")
+        self.future_days, self.future_weight, self.future_head = future_days, future_weight, future_head
 
     def attach(self, encoder: SequenceEncoder) -> None:
         self.transform = nn.Sequential(nn.Linear(encoder.dim, encoder.dim), nn.GELU(), nn.LayerNorm(encoder.dim))
         self.output_bias = nn.Parameter(torch.zeros(encoder.num_items))
         sizes = getattr(encoder, "side_vocab_sizes", {})  # read or not (encoder.side_fields_as), predicted alike
         self.side_heads = nn.ModuleDict({name: nn.Linear(encoder.dim, size) for name, size in sizes.items()})
+        self.future = (
+            FutureWindow(encoder.dim, sizes, self.future_days, self.future_head) if self.future_days > 0 else None
+        )
 
     def loss(self, encoder: SequenceEncoder, batch: dict[str, Tensor]) -> Tensor:
         items, mask = batch["items"], batch["mask"]
@@ -81,6 +94,8 @@ class MaskedItem(Pretext):
         if self.side_weight > 0:
             for name, head in self.side_heads.items():
                 loss = loss + self.side_weight * F.cross_entropy(head(hidden), batch[name][chosen].long())
+        if self.future is not None and self.future_weight > 0:
+            loss = loss + self.future_weight * self.future.loss(encoder, batch)
         return loss
 
     def score_next(self, encoder: SequenceEncoder, history: dict[str, Tensor]) -> Tensor:

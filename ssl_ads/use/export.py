@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ssl_ads.data.sequence_features import AGE_KEY
 from ssl_ads.errors import ConfigError, DataError
 from ssl_ads.extras import require_extra
 from ssl_ads.training.downstream_module import head_features
@@ -92,6 +93,8 @@ def input_specs(encoder: nn.Module, bundle: dict[str, Any]) -> list[InputSpec]:
         read = config.get("side_fields_as", "inputs") == "inputs"  # targets-only side fields are not inputs
         for name, size in (config.get("side_vocab_sizes") or {} if read else {}).items():
             specs.append(InputSpec(name, torch.long, ("batch", "length"), 1, max(int(size), 2), "left"))
+        if config.get("read_ages"):  # each event's age in days (encoder.read_ages)
+            specs.append(InputSpec(AGE_KEY, torch.float32, ("batch", "length")))
         return specs
     if modality == "text":
         if getattr(encoder, "body", None) is not None:
@@ -124,7 +127,8 @@ def random_inputs(specs: list[InputSpec], batch: int, length: int, seed: int) ->
     for spec in specs:
         shape = tuple(batch if d == "batch" else length if d == "length" else int(d) for d in spec.shape)
         if spec.dtype.is_floating_point:
-            out.append(torch.randn(shape, generator=generator))
+            values = torch.randn(shape, generator=generator)
+            out.append(values.abs() * 100.0 if spec.name == AGE_KEY else values)  # ages span many buckets
             continue
         if spec.highs is not None:
             highs = torch.as_tensor(spec.highs, dtype=torch.float64)

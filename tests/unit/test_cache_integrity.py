@@ -185,8 +185,9 @@ ARRAY, TABLE, JSON = (zero_in_place, truncate, delete), (truncate, delete), (gar
 ENTRY = "<entry>"  # a file entry's own name (its key hash), known only once built
 FILES: dict[str, dict[str, tuple[Callable[[Path], None], ...]]] = {
     "sequence": {
-        "items.npy": ARRAY, "side_action.npy": ARRAY, "lengths.npy": ARRAY, "users.parquet": TABLE,
-        "item_vocab.parquet": TABLE, "side_vocab_action.parquet": TABLE, "meta.json": JSON, "manifest.json": JSON,
+        "items.npy": ARRAY, "side_action.npy": ARRAY, "age_days.npy": ARRAY, "lengths.npy": ARRAY,
+        "users.parquet": TABLE, "item_vocab.parquet": TABLE, "side_vocab_action.parquet": TABLE, "meta.json": JSON,
+        "manifest.json": JSON,
     },
     "tabular": {
         "cat.npy": ARRAY, "num.npy": ARRAY, "split.npy": ARRAY, "rows.parquet": TABLE, "state.json": JSON,

@@ -29,7 +29,7 @@ def test_cached_arrays_are_memory_mapped_and_give_the_in_memory_batches(tmp_path
     cached = dataset.featurize(tmp_path)  # reads it back
     assert cached.meta["cache_dir"] == built.meta["cache_dir"]
     cache_dir = Path(cached.meta["cache_dir"])
-    assert set(cached.inputs) == {"items", "action", "category"}
+    assert set(cached.inputs) == {"items", "age_days", "action", "category"}
     for name, array in cached.inputs.items():
         assert isinstance(array, np.memmap), name
         assert Path(array.filename).parent == cache_dir.resolve(), name
@@ -41,7 +41,7 @@ def test_cached_arrays_are_memory_mapped_and_give_the_in_memory_batches(tmp_path
     mapped_batches, memory_batches = _batches(cached.inputs, train, 2), _batches(in_memory, train, 2)
     assert len(mapped_batches) == len(memory_batches) == 2 * -(-len(train) // 16)
     for mapped, memory in zip(mapped_batches, memory_batches, strict=True):
-        assert mapped.keys() == memory.keys() == {"items", "action", "category", "mask"}
+        assert mapped.keys() == memory.keys() == {"items", "age_days", "action", "category", "mask"}
         for name in mapped:
             assert mapped[name].dtype == memory[name].dtype, name
             assert torch.equal(mapped[name], memory[name]), name

@@ -12,6 +12,7 @@ from ssl_ads.data.sequence_dataset import SequenceDataset, SequenceSource
 from ssl_ads.data.sequence_features import featurize_sequences as featurize
 from ssl_ads.data.sequence_features import left_pad
 from ssl_ads.errors import DataError
+from ssl_ads.use.featurize import Counts, sequence_chunks
 
 
 class FrameDataset(SequenceDataset):
@@ -97,3 +98,29 @@ def test_a_checkpoints_side_vocabulary_is_read_not_refitted(tmp_path):
     # what refitting on this data does (no checkpoint): click 1, purchase 2, view 3
     refitted = featurize(FrameDataset(no_cart, None, cutoff=None, max_len=4, side_fields=["action"]), tmp_path)
     assert dict(zip(*refitted.state["side_vocabs"]["action"].values(), strict=True))["purchase"] == 2
+
+
+def test_every_event_carries_its_age_in_days_before_the_label_window_or_the_last_event(tmp_path):
+    day = 86_400
+    events = pl.DataFrame(
+        {"user_id": ["a", "a", "a", "b"], "item_id": [1, 2, 3, 1], "timestamp": [0, 7 * day, 30 * day, 9 * day]}
+    )
+    cut = featurize(FrameDataset(events, None, cutoff=10 * day, max_len=3), tmp_path / "cut")
+    ages = {u: list(r) for u, r in zip(cut.rows.get_column("user_id"), cut.inputs["age_days"].tolist(), strict=True)}
+    assert ages == {"a": [0.0, 10.0, 3.0], "b": [0.0, 0.0, 1.0]}  # a's day-30 event is in the label window
+    assert cut.meta["age_reference_timestamp"] == 10 * day
+    whole = featurize(FrameDataset(events, None, cutoff=None, max_len=3), tmp_path / "whole")
+    assert whole.inputs["age_days"].tolist()[0] == [30.0, 23.0, 0.0]  # from the last event in the data
+    assert whole.inputs["age_days"].dtype == np.float32
+
+
+def test_serving_ages_count_from_the_files_last_event_as_the_pipeline_does_without_a_label_window(tmp_path):
+    day = 86_400
+    events = pl.DataFrame(
+        {"user_id": [1, 1, 2, 2, 2], "item_id": [5, 6, 5, 7, 6], "timestamp": [0, 3 * day, day, 9 * day, 10 * day]}
+    )
+    pipeline = featurize(FrameDataset(events, None, cutoff=None, max_len=4), tmp_path)
+    chunks = sequence_chunks(events, pipeline.state, [], 4, 10, Counts(), "events")
+    (chunk,) = list(chunks.batches)
+    assert chunk.inputs["age_days"].tolist() == pipeline.inputs["age_days"].tolist()
+    assert chunk.inputs["age_days"].tolist() == [[0, 0, 10, 7], [0, 9, 1, 0]]

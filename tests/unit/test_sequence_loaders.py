@@ -293,7 +293,7 @@ def test_featurize_end_to_end(tmp_path):
         arrays = dataset.featurize(tmp_path / "cache")
         assert arrays.inputs["items"].shape == (n_users, dataset.max_len)
         assert arrays.rows.get_column("length").sum() == arrays.meta["num_events"]
-        assert set(arrays.inputs) == {"items", *dataset.side_fields}
+        assert set(arrays.inputs) == {"items", "age_days", *dataset.side_fields}
         assert arrays.meta["quarantine"]["n_bad"] == 0 and "removed" in arrays.meta["quarantine"]
     assert arrays.num_rows == 2
     labelled = cases[0][0].featurize(tmp_path / "cache")
@@ -340,7 +340,7 @@ def test_partitioned_parquet_folder_featurizes_like_one_file(tmp_path):
     one = events_dataset(tmp_path / "events.parquet", max_len=8, **kwargs).featurize(tmp_path / "cache")
     parts = events_dataset(tmp_path / "parts", max_len=8, **kwargs).featurize(tmp_path / "cache")
     assert one.meta["cache_dir"] != parts.meta["cache_dir"]  # each was really built from its own files
-    assert one.inputs.keys() == parts.inputs.keys() == {"items", "category"}
+    assert one.inputs.keys() == parts.inputs.keys() == {"items", "age_days", "category"}
     for name in one.inputs:
         np.testing.assert_array_equal(np.asarray(one.inputs[name]), np.asarray(parts.inputs[name]), err_msg=name)
     assert_frame_equal(one.rows, parts.rows)

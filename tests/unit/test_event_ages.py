@@ -1,0 +1,50 @@
+"""Sequence encoders that read when events happened (`encoder.read_ages`): buckets, inputs, serving, export."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ssl_ads.encoders.gru import SequenceGRU
+from ssl_ads.encoders.sequence_base import AGE_BUCKETS, age_buckets
+from ssl_ads.encoders.sequence_transformer import SequenceTransformer
+from ssl_ads.errors import ConfigError
+from ssl_ads.use.export import encoder_graph, export, input_specs, parity
+
+
+def test_ages_fall_in_half_octave_buckets_and_padding_in_none():
+    ages = torch.tensor([[0.0, 0.4, 1.0, 3.0, 20.0, 1e9]])
+    mask = torch.tensor([[False, True, True, True, True, True]])
+    assert age_buckets(ages, mask).tolist() == [[0, 1, 3, 5, 9, AGE_BUCKETS]]
+
+
+@pytest.mark.parametrize("encoder_type", [SequenceTransformer, SequenceGRU])
+def test_an_encoder_reads_ages_only_when_asked(encoder_type):
+    torch.manual_seed(0)
+    items = torch.tensor([[0, 3, 4, 5], [2, 3, 4, 5]])
+    recent = {"items": items, "mask": items != 0, "age_days": torch.tensor([[0.0, 3.0, 2.0, 1.0]] * 2)}
+    stale = {**recent, "age_days": recent["age_days"] + 20.0}
+    for read_ages, differs in ((True, True), (False, False)):
+        encoder = encoder_type(num_items=8, max_len=4, dim=8, read_ages=read_ages).eval()
+        with torch.no_grad():
+            gap = (encoder.pooled_states(recent) - encoder.pooled_states(stale)).abs().max().item()
+        assert (gap > 1e-4) is differs
+
+
+def test_an_encoder_that_reads_ages_names_the_setting_when_inputs_have_none():
+    encoder = SequenceTransformer(num_items=8, max_len=4, dim=8, heads=2, read_ages=True)
+    items = torch.tensor([[0, 3, 4, 5]])
+    with pytest.raises(ConfigError, match=r"encoder\.read_ages"):
+        encoder({"items": items, "mask": items != 0})
+
+
+def test_an_encoder_that_reads_ages_exports_them_as_an_input(tmp_path):
+    pytest.importorskip("onnxruntime")
+    torch.manual_seed(0)
+    encoder = SequenceTransformer(num_items=20, max_len=8, dim=16, heads=2, read_ages=True).eval()
+    bundle = {"encoder_config": {"num_items": 20, "read_ages": True}}
+    specs = input_specs(encoder, bundle)
+    assert [s.name for s in specs] == ["items", "age_days"]
+    graph = encoder_graph(encoder, specs)
+    path = export(graph, specs, "onnx", tmp_path / "encoder.onnx", 8)
+    assert parity(graph, specs, "onnx", path, 8).max_abs_diff < 1e-4
