@@ -111,8 +111,9 @@ class SequenceEncoder(Encoder):
             return total
         if AGE_KEY not in batch:
             raise ConfigError(
-                "encoder.read_ages=true reads each event's age (age_days), and these inputs have none: featurize "
-                "the events through a sequence dataset config, or use an encoder trained with read_ages=false"
+                "encoder.read_ages=true reads each event's age (age_days), and these inputs have none: give the "
+                "events' timestamp column as unix seconds or dates (text timestamps only sort), or use an encoder "
+                "trained with read_ages=false"
             )
         return total + self.age_embedding(age_buckets(batch[AGE_KEY], batch["mask"]))
 
@@ -191,9 +192,11 @@ class SequenceEncoder(Encoder):
 
 
 def age_buckets(age_days: Tensor, mask: Tensor) -> Tensor:
-    """Half-octave buckets `1 + floor(2 log2(1 + days))`, capped at AGE_BUCKETS; 0 at padding."""
-    bucket = torch.floor(2.0 * torch.log2(1.0 + age_days.float().clamp_min(0.0))).long() + 1
-    return torch.where(mask, bucket.clamp(1, AGE_BUCKETS), torch.zeros_like(bucket))
+    """Half-octave buckets `1 + floor(2 log2(1 + days))`, capped at AGE_BUCKETS; 0 at padding and unknown ages."""
+    known = torch.isfinite(age_days)  # an event without a time reads as padding: no age at all
+    days = torch.where(known, age_days.float(), torch.zeros_like(age_days, dtype=torch.float32)).clamp_min(0.0)
+    bucket = torch.floor(2.0 * torch.log2(1.0 + days)).long() + 1
+    return torch.where(mask & known, bucket.clamp(1, AGE_BUCKETS), torch.zeros_like(bucket))
 
 
 def attention_mask(mask: Tensor, causal: bool) -> Tensor:

@@ -103,14 +103,16 @@ def sequence_chunks(
         raise DataError(f"the encoder's featurizer state has no vocabulary for side field(s) {', '.join(lacking)}")
     side_vocabs = {name: pl.DataFrame(state["side_vocabs"][name]) for name in side_fields}
     lazy = events.lazy().select(required)
+    seconds = timestamp_seconds(lazy.collect_schema()["timestamp"])
     per_user = (
         lazy.group_by("user_id")
-        .agg(pl.len().alias("n"), pl.col("timestamp").max().alias("last"))
+        .agg(pl.len().alias("n"), (seconds if seconds is not None else pl.lit(None)).max().alias("last"))
         .sort("user_id", nulls_last=True)
         .collect()
     )
-    # events' ages (encoder.read_ages) count from the file's last event: the time the users are scored at
-    reference = per_user.get_column("last").max()
+    # events' ages (encoder.read_ages) count from the file's last event: the time the users are scored at; none
+    # when the timestamps are not times (text that only sorts), and an encoder that reads ages then says so
+    reference = per_user.get_column("last").max() if seconds is not None else None
     n_null_users = int(per_user.filter(pl.col("user_id").is_null()).get_column("n").sum())
     if n_null_users:
         counts.set_aside["events without user_id"] = n_null_users
@@ -122,13 +124,14 @@ def sequence_chunks(
     def batches() -> Iterator[Chunk]:
         for first, last in bounds:
             in_range = pl.col("user_id").is_between(users[first], users[last - 1])
-            tails = _tails(lazy.filter(in_range), vocab, side_vocabs, max_len, counts, reference)
+            tails = _tails(lazy.filter(in_range), vocab, side_vocabs, max_len, counts, seconds, reference)
             for start in range(0, tails.height, batch_size):
                 part = tails.slice(start, batch_size)
                 lengths = part.get_column("idx").list.len().to_numpy().astype(np.int32)
                 inputs = {"items": left_pad(part.get_column("idx"), lengths, max_len)}
                 inputs |= {n: left_pad(part.get_column(f"{n}_idx"), lengths, max_len) for n in side_fields}
-                inputs[AGE_KEY] = left_pad(part.get_column("age"), lengths, max_len, np.float32)
+                if reference is not None:
+                    inputs[AGE_KEY] = left_pad(part.get_column("age"), lengths, max_len, np.float32)
                 yield Chunk(ids=part.select("user_id"), inputs=inputs)
 
     return Chunks(per_user.height, batches())
@@ -149,16 +152,28 @@ def user_passes(events_per_user: np.ndarray, batch_size: int, events_per_pass: i
     return bounds
 
 
+def timestamp_seconds(dtype: pl.DataType) -> pl.Expr | None:
+    """The timestamp column as unix seconds: numbers as they are (the training schema's), dates and datetimes
+    converted; None for text, which only sorts."""
+    if dtype.is_numeric():
+        return pl.col("timestamp")
+    if dtype == pl.Date or isinstance(dtype, pl.Datetime):
+        return pl.col("timestamp").dt.epoch("s")
+    return None
+
+
 def _tails(
     lazy: pl.LazyFrame,
     vocab: pl.DataFrame,
     side_vocabs: dict[str, pl.DataFrame],
     max_len: int,
     counts: Counts,
+    seconds: pl.Expr | None = None,
     reference: int | None = None,
 ) -> pl.DataFrame:
     """One pass: events mapped to vocabulary ids (unseen counted), each user's last `max_len`, users in id order;
-    `age`: days from each event to `reference` (as the sequence featurizer's `age_days`)."""
+    `age`: days from each event (`seconds`, its time) to `reference` (as the sequence featurizer's `age_days`;
+    NaN for an event without a time), when there is a reference."""
     side_fields = list(side_vocabs)
     lazy = lazy.with_columns(
         _cast_like("item_id", vocab.schema["item_id"]),
@@ -168,8 +183,10 @@ def _tails(
     for name, side in side_vocabs.items():
         lazy = lazy.join(side.rename({"idx": f"{name}_idx"}).lazy(), on=name, how="left", maintain_order="left")
     idx_columns = ["idx", *[f"{n}_idx" for n in side_fields]]
-    age = ((pl.lit(reference) - pl.col("timestamp")) / SECONDS_PER_DAY).cast(pl.Float32).alias("age")
-    mapped = lazy.sort(["user_id", "timestamp"], maintain_order=True).select("user_id", *idx_columns, age).collect()
+    with_age = seconds is not None and reference is not None
+    age = [((pl.lit(reference) - seconds) / SECONDS_PER_DAY).cast(pl.Float32).fill_null(float("nan")).alias("age")]
+    columns = ["user_id", *idx_columns, *(age if with_age else [])]
+    mapped = lazy.sort(["user_id", "timestamp"], maintain_order=True).select(columns).collect()
     unseen = mapped.select(pl.col(c).is_null().sum() for c in idx_columns).row(0)
     for name, count in zip(["item_id", *side_fields], unseen, strict=True):
         counts.add_unseen(name, count)
@@ -178,7 +195,7 @@ def _tails(
     )
     tails = (
         mapped.group_by("user_id", maintain_order=True)
-        .agg(pl.col(c).tail(max_len).alias(c) for c in [*idx_columns, "age"])
+        .agg(pl.col(c).tail(max_len).alias(c) for c in [*idx_columns, *(["age"] if with_age else [])])
         .sort("user_id")
     )
     counts.truncated += mapped.height - int(tails.get_column("idx").list.len().sum())

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
+import polars as pl
 import pytest
 import torch
 
+from ssl_ads.data.sequence_features import AGE_KEY
 from ssl_ads.encoders.gru import SequenceGRU
 from ssl_ads.encoders.sequence_base import AGE_BUCKETS, age_buckets
 from ssl_ads.encoders.sequence_transformer import SequenceTransformer
 from ssl_ads.errors import ConfigError
 from ssl_ads.use.export import encoder_graph, export, input_specs, parity
+from ssl_ads.use.featurize import Counts, sequence_chunks
 
 
 def test_ages_fall_in_half_octave_buckets_and_padding_in_none():
@@ -48,3 +53,30 @@ def test_an_encoder_that_reads_ages_exports_them_as_an_input(tmp_path):
     graph = encoder_graph(encoder, specs)
     path = export(graph, specs, "onnx", tmp_path / "encoder.onnx", 8)
     assert parity(graph, specs, "onnx", path, 8).max_abs_diff < 1e-4
+
+
+def test_an_event_without_a_time_reads_as_padding():
+    ages = torch.tensor([[float("nan"), 2.0]])
+    assert age_buckets(ages, torch.tensor([[True, True]])).tolist() == [[0, 4]]
+
+
+@pytest.mark.parametrize(
+    ("timestamps", "ages"),
+    [
+        ([0, 86_400 * 2], [[0.0, 2.0, 0.0]]),  # unix seconds, as the training schema
+        ([dt.date(2024, 1, 1), dt.date(2024, 1, 3)], [[0.0, 2.0, 0.0]]),
+        ([dt.datetime(2024, 1, 1), dt.datetime(2024, 1, 3)], [[0.0, 2.0, 0.0]]),
+        (["2024-01-01", "2024-01-03"], None),  # text only sorts: no ages, and the items still load
+    ],
+)
+def test_serving_reads_ages_from_numbers_and_dates_and_none_from_text(timestamps, ages):
+    state = {"item_vocab": {"item_id": [5, 6], "idx": [2, 3]}, "side_vocabs": {}}
+    events = pl.DataFrame({"user_id": [1, 1], "item_id": [5, 6], "timestamp": timestamps})
+    (chunk,) = list(sequence_chunks(events, state, [], 3, 10, Counts(), "events.csv").batches)
+    assert chunk.inputs["items"].tolist() == [[0, 2, 3]]
+    assert (chunk.inputs[AGE_KEY].tolist() if AGE_KEY in chunk.inputs else None) == ages
+    if ages is None:
+        encoder = SequenceTransformer(num_items=4, max_len=3, dim=8, heads=2, read_ages=True)
+        items = torch.as_tensor(chunk.inputs["items"]).long()
+        with pytest.raises(ConfigError, match="unix seconds or dates"):
+            encoder({"items": items, "mask": items != 0})
