@@ -99,7 +99,7 @@ def build_arrays(
     # Age of each event in days before the reference time: the label window's start, or the last event when the
     # data has none (timestamps are unix seconds; a file without timestamps numbers events, so ages are ordinal)
     reference = source.cutoff_timestamp if source.cutoff_timestamp is not None else events["timestamp"].max()
-    events = events.with_columns(((reference - pl.col("timestamp")) / SECONDS_PER_DAY).cast(pl.Float32).alias("age"))
+    events = events.with_columns(age_in_days(pl.col("timestamp"), reference).alias("age"))
     tails = (
         events.group_by("user_id", maintain_order=True)
         .agg(
@@ -143,6 +143,11 @@ def build_arrays(
     }
     (out / "meta.json").write_text(json.dumps(meta, indent=2))
     bar.advance()
+
+
+def age_in_days(seconds: pl.Expr, reference: int) -> pl.Expr:
+    """Float32 days from each event (unix `seconds`) to `reference`: the pipeline's and the serving featurizer's."""
+    return ((pl.lit(reference) - seconds) / SECONDS_PER_DAY).cast(pl.Float32)
 
 
 def fit_item_vocab(events: pl.DataFrame, min_count: int) -> pl.DataFrame:

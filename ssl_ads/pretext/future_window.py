@@ -30,15 +30,14 @@ class FutureWindow(nn.Module):
         super().__init__()
         if days <= 0:
             raise ConfigError(f"pretext.future_days must be > 0 to forecast a window, got {days}")
-        if head not in HEADS:
-            raise ConfigError(f"pretext.future_head must be one of {', '.join(HEADS)}, got {head!r}")
+        check_head(head)
         self.days = float(days)
         self.side_vocab_sizes = dict(side_vocab_sizes)
         width = 1 + sum(int(size) - 1 for size in self.side_vocab_sizes.values())  # value 0 is padding
-        linear = head == "linear"
-        self.head = (
-            nn.Linear(dim, width) if linear else nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, width))
-        )
+        if head == "linear":
+            self.head = nn.Linear(dim, width)
+        else:
+            self.head = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, width))
 
     def loss(self, encoder: nn.Module, batch: dict[str, Tensor]) -> Tensor:
         """Squared error of the forecast log counts over the users with events before the cut (none after is a
@@ -55,6 +54,12 @@ class FutureWindow(nn.Module):
             return predicted.sum() * 0.0
         target = torch.log1p(window_counts(batch, future, self.side_vocab_sizes))
         return F.mse_loss(predicted[has_past].float(), target[has_past])
+
+
+def check_head(head: str) -> None:
+    """`pretext.future_head` is one of HEADS (checked when the pretext is built, before any data is read)."""
+    if head not in HEADS:
+        raise ConfigError(f"pretext.future_head must be one of {', '.join(HEADS)}, got {head!r}")
 
 
 def history_before(batch: dict[str, Tensor], future: Tensor, days: float) -> tuple[dict[str, Tensor], Tensor]:

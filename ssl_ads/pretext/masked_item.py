@@ -26,8 +26,8 @@ from ssl_ads.encoders.repeat_bias import seen_by_position, seen_in_history
 from ssl_ads.encoders.sequence_base import SequenceEncoder
 from ssl_ads.errors import ConfigError
 from ssl_ads.pretext.base import Pretext
-from ssl_ads.pretext.future_window import HEADS as FUTURE_HEADS
 from ssl_ads.pretext.future_window import FutureWindow
+from ssl_ads.pretext.future_window import check_head as check_future_head
 from ssl_ads.pretext.negative_sampler import NegativeSampler
 from ssl_ads.pretext.sampled_softmax import check_negatives, item_loss
 
@@ -61,8 +61,7 @@ class MaskedItem(Pretext):
         check_negatives(negatives, num_negatives)  # full, or batch-sized memory: ssl_ads.pretext.sampled_softmax
         self.negatives, self.num_negatives, self.logq = negatives, num_negatives, logq
         self.sampler = NegativeSampler(sampling)
-        if future_head not in FUTURE_HEADS:
-            raise ConfigError(f"pretext.future_head must be one of {', '.join(FUTURE_HEADS)}, got {future_head!r}")
+        check_future_head(future_head)
         self.future_days, self.future_weight, self.future_head = future_days, future_weight, future_head
 
     def attach(self, encoder: SequenceEncoder) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from ssl_ads.data.sequence_features import AGE_KEY, SECONDS_PER_DAY, left_pad
+from ssl_ads.data.sequence_features import AGE_KEY, age_in_days, left_pad
 from ssl_ads.data.tabular_features import transform
 from ssl_ads.data.text_tokenizer import UNK_ID, encode_texts, tokenizer_from_json
 from ssl_ads.data.vocab_ids import OOV_ID as ITEM_OOV
@@ -184,8 +184,8 @@ def _tails(
         lazy = lazy.join(side.rename({"idx": f"{name}_idx"}).lazy(), on=name, how="left", maintain_order="left")
     idx_columns = ["idx", *[f"{n}_idx" for n in side_fields]]
     with_age = seconds is not None and reference is not None
-    age = [((pl.lit(reference) - seconds) / SECONDS_PER_DAY).cast(pl.Float32).fill_null(float("nan")).alias("age")]
-    columns = ["user_id", *idx_columns, *(age if with_age else [])]
+    age = [age_in_days(seconds, reference).fill_null(float("nan")).alias("age")] if with_age else []
+    columns = ["user_id", *idx_columns, *age]
     mapped = lazy.sort(["user_id", "timestamp"], maintain_order=True).select(columns).collect()
     unseen = mapped.select(pl.col(c).is_null().sum() for c in idx_columns).row(0)
     for name, count in zip(["item_id", *side_fields], unseen, strict=True):
