@@ -11,6 +11,7 @@ their ratio, and what `auto` picks at that width here. On a CPU without bf16 uni
     python scripts/bench_train_precision.py                        # dims 64 128 192 256, 3 epochs, 2 repeats
     python scripts/bench_train_precision.py --dims 96 160 --repeats 3
     python scripts/bench_train_precision.py pretext.future_days=0  # Hydra overrides: masked items alone
+    python scripts/bench_train_precision.py pretext.future_days=0 --dims 128  # overrides before --dims
 """
 
 from __future__ import annotations
