@@ -165,6 +165,10 @@ class EmbedConfig:
     batch_size: Annotated[int, Range(min=1)] = 1024
     # Sequence encoders: also write the item embedding table (items.parquet, with the original item ids).
     items: bool = True
+    # Sequence encoders: the time event ages count from (encoder.read_ages), unix seconds or an ISO date / datetime
+    # (UTC); events at or after it are set aside and counted. null: the label window's start (dataset cutoff), as in
+    # training, else the data's last event.
+    as_of: str | None = None
 
 
 @dataclass

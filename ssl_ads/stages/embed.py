@@ -26,7 +26,7 @@ from ssl_ads.encoders.bundle import reads_any_catalogue
 from ssl_ads.errors import ConfigError, DataError
 from ssl_ads.evaluation.context import run_dir
 from ssl_ads.use.encoder import TrainedEncoder, load_encoder
-from ssl_ads.use.featurize import Counts, Frame
+from ssl_ads.use.featurize import Counts, Frame, as_of_seconds
 from ssl_ads.use.input_file import file_columns
 from ssl_ads.use.parquet_out import write_parquet_atomic
 
@@ -51,6 +51,7 @@ def run(cfg: DictConfig) -> None:
     if not cfg.encoder_ckpt:
         raise ConfigError("embed needs encoder_ckpt=<encoder.pt or a pretraining .ckpt>: the encoder to apply")
     started = time.perf_counter()
+    as_of = as_of_seconds(cfg.embed.get("as_of"), "embed.as_of")  # checked before the encoder or the data is read
     cache_dir = Path(cfg.cache_dir)
     encoder = load_encoder(cfg.encoder_ckpt, cache_dir)
     dataset = instantiate(without_absent_label(cfg.dataset))
@@ -61,8 +62,9 @@ def run(cfg: DictConfig) -> None:
     source = dataset.source(cache_dir)
     frame, id_columns, unit = canonical_frame(encoder.modality, source)
     batches = encoder.embed_batches(
-        frame, id_columns, cfg.embed.batch_size, progress=cfg.trainer.enable_progress_bar, where=source.name
-    )
+        frame, id_columns, cfg.embed.batch_size, progress=cfg.trainer.enable_progress_bar, where=source.name,
+        as_of=embedding_time(as_of, encoder.modality, source),
+    )  # fmt: skip
     if encoder.counts.entities == 0:
         raise DataError(f"{source.name}: no {encoder.entity} to embed (every row was set aside or filtered)")
     out_dir = Path(cfg.embed.out_dir) if cfg.embed.out_dir else run_dir()
@@ -101,6 +103,16 @@ def without_absent_label(dataset: DictConfig) -> DictConfig:
     unlabeled = dataset.copy()
     unlabeled.label = None
     return unlabeled
+
+
+def embedding_time(as_of: float | None, modality: str, source: Any) -> float | None:
+    """What event ages count from: `embed.as_of`, else the label window's start as in training (the featurizer's
+    `age_reference_timestamp`), else the data's last event (None)."""
+    if modality != "sequence":
+        if as_of is not None:
+            raise ConfigError(f"embed.as_of applies to event sequences; the encoder reads {modality} data")
+        return None
+    return as_of if as_of is not None else source.cutoff_timestamp
 
 
 def data_report(encoder: TrainedEncoder, source: Any, unit: str) -> DataReport:

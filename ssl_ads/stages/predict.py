@@ -14,7 +14,10 @@ from rich.console import Console
 
 from ssl_ads.stages.use_args import output_dir, parse_args, run_command
 
-USAGE = "usage: ssl-ads predict model=<model.pt> dataset.path=<file.parquet|csv> [out=DIR] [batch_size=N] [top_k=N]"
+USAGE = (
+    "usage: ssl-ads predict model=<model.pt> dataset.path=<file.parquet|csv> [out=DIR] [batch_size=N] [top_k=N] "
+    "[as_of=DATE]"
+)
 
 
 @dataclass
@@ -36,6 +39,9 @@ class PredictArgs:
     batch_size: int | None = None
     # next-item models: items listed per user (null: the task's largest K)
     top_k: int | None = None
+    # event sequences: the time event ages count from (encoder.read_ages), unix seconds or an ISO date / datetime
+    # (UTC); events at or after it are set aside and counted. null: the file's last event
+    as_of: str | None = None
     # rows of a table or texts read, scored and written at a time (memory stays flat in the file's size)
     chunk_rows: int = 65_536
     # where frozen sentence-model embeddings are cached
@@ -49,6 +55,7 @@ def main(argv: list[str]) -> int:
 def _predict(argv: list[str]) -> int:
     from ssl_ads.data.io import write_json_atomic
     from ssl_ads.errors import ConfigError
+    from ssl_ads.use.featurize import as_of_seconds
     from ssl_ads.use.input_file import existing_file
     from ssl_ads.use.predict import load_model, predict_file
     from ssl_ads.use.ranking_model import RankingModel
@@ -58,6 +65,7 @@ def _predict(argv: list[str]) -> int:
         raise ConfigError(f"batch_size must be >= 1 and chunk_rows >= batch_size: {args.batch_size}, {args.chunk_rows}")
     if args.top_k is not None and args.top_k < 1:
         raise ConfigError(f"top_k must be >= 1, got {args.top_k}")
+    as_of = as_of_seconds(args.as_of)  # checked before the model or the data is read
     path = existing_file(args.dataset.path, "dataset.path")
     model = load_model(args.model, args.cache_dir)
     if args.top_k is not None:
@@ -66,7 +74,7 @@ def _predict(argv: list[str]) -> int:
         model.top_k = args.top_k
     out = output_dir(args.out, "predict")
     summary = predict_file(model, path, out / "predictions.parquet", args.batch_size, args.chunk_rows,
-                           args.dataset.separator)  # fmt: skip
+                           args.dataset.separator, as_of)  # fmt: skip
     write_json_atomic(out / "predict.json", summary)
     console = Console()
     selection = model.selection

@@ -25,7 +25,7 @@ from ssl_ads.errors import ConfigError, DataError
 from ssl_ads.progress import progress as progress_bar
 from ssl_ads.training.downstream_module import head_features
 from ssl_ads.use.catalogue import catalogue_arrays
-from ssl_ads.use.featurize import Chunk, Chunks, Counts, Frame, sequence_chunks, tabular_chunks, text_chunks
+from ssl_ads.use.featurize import AsOf, Chunk, Chunks, Counts, Frame, sequence_chunks, tabular_chunks, text_chunks
 
 # What one embedded row is, by modality (also the output file's name in the `embed` stage).
 ENTITIES = {"sequence": "users", "tabular": "rows", "text": "texts"}
@@ -93,22 +93,26 @@ class TrainedEncoder:
         """Refuse, in one line, a dataset of another modality or feature schema (`check_matches`)."""
         check_matches(self.path, self.bundle, dataset, dataset_config, cache_dir)
 
-    def embed(self, frame: Frame, id_columns: list[str] | None = None, batch_size: int = BATCH_SIZE) -> pl.DataFrame:
+    def embed(
+        self, frame: Frame, id_columns: list[str] | None = None, batch_size: int = BATCH_SIZE, as_of: AsOf = None
+    ) -> pl.DataFrame:
         """Every entity of `frame` (users / rows / texts) as ids + `embedding`; `id_columns` are kept beside the
-        modality's own id (`user_id`; `row_id` or the row position; `id` or the row position)."""
-        parts = list(self.embed_batches(frame, id_columns, batch_size))
+        modality's own id (`user_id`; `row_id` or the row position; `id` or the row position). Event sequences:
+        `as_of` (unix seconds, a date or ISO text) is the time event ages count from, and events at or after it
+        are set aside; by default ages count from the frame's last event."""
+        parts = list(self.embed_batches(frame, id_columns, batch_size, as_of=as_of))
         return pl.concat(parts) if parts else self._empty(frame, id_columns or [])
 
     def embed_batches(
         self, frame: Frame, id_columns: list[str] | None = None, batch_size: int = BATCH_SIZE, progress: bool = False,
-        where: str = "frame",
+        where: str = "frame", as_of: AsOf = None,
     ) -> Iterator[pl.DataFrame]:  # fmt: skip
         """`embed` one batch at a time (bounded memory: inputs and vectors of one batch), the frame's columns
         checked before the first batch; `where` names the data in errors."""
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
         self.counts = Counts()
-        chunks = self._chunks(frame, list(id_columns or []), batch_size, where)
+        chunks = self._chunks(frame, list(id_columns or []), batch_size, where, as_of)
         return self._vectors(chunks, progress)
 
     def embed_items(self) -> pl.DataFrame:
@@ -145,9 +149,13 @@ class TrainedEncoder:
         bundle["data_state"] = {**bundle["data_state"], "item_vocab": vocab.to_dict(as_series=False)}
         return TrainedEncoder(module, bundle, self.path, self.cache_dir)
 
-    def _chunks(self, frame: Frame, id_columns: list[str], batch_size: int, where: str) -> Chunks:
+    def _chunks(self, frame: Frame, id_columns: list[str], batch_size: int, where: str, as_of: AsOf) -> Chunks:
         if self.modality == "sequence":
-            return sequence_chunks(frame, self.state, self.side_fields, self.max_len, batch_size, self.counts, where)
+            return sequence_chunks(
+                frame, self.state, self.side_fields, self.max_len, batch_size, self.counts, where, as_of=as_of
+            )
+        if as_of is not None:
+            raise ConfigError(f"as_of applies to event sequences; {self.path} is a {self.modality} encoder")
         if self.modality == "tabular":
             return tabular_chunks(frame, self.state, id_columns, batch_size, self.counts, where)
         return text_chunks(frame, self.state, self.max_len, id_columns, batch_size, self.counts, where)

@@ -10,6 +10,7 @@ the same data gives the same inputs as in the pipeline.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,9 +23,10 @@ from ssl_ads.data.tabular_features import transform
 from ssl_ads.data.text_tokenizer import UNK_ID, encode_texts, tokenizer_from_json
 from ssl_ads.data.vocab_ids import OOV_ID as ITEM_OOV
 from ssl_ads.data.vocab_ids import OOV_ID as TABULAR_OOV
-from ssl_ads.errors import DataError
+from ssl_ads.errors import ConfigError, DataError
 
 Frame = pl.DataFrame | pl.LazyFrame
+AsOf = float | str | dt.date | dt.datetime | None
 UNSEEN_SIDE_ID = 0  # side fields have no OOV slot: an unseen value reads as padding (its embedding is zero)
 EVENTS_PER_PASS = 1 << 20  # events of a sequence file held at once (their users' featurized tails beside them)
 
@@ -82,7 +84,7 @@ def _cast_like(column: str, dtype: pl.DataType) -> pl.Expr:
 
 def sequence_chunks(
     events: Frame, state: dict[str, Any], side_fields: list[str], max_len: int, batch_size: int, counts: Counts,
-    where: str, events_per_pass: int = EVENTS_PER_PASS,
+    where: str, events_per_pass: int = EVENTS_PER_PASS, as_of: AsOf = None,
 ) -> Chunks:  # fmt: skip
     """Users' most recent `max_len` events as left-padded item ids (and side-field ids), `batch_size` users a batch.
 
@@ -94,6 +96,10 @@ def sequence_chunks(
     `batch_size` users, so batches are the same as in one pass. What stays in memory is one pass's events and
     the per-user event counts (one row per user), never the whole file. Counts of unseen values and truncated
     events grow as the batches are read.
+
+    Ages (`age_days`, for encoders with `encoder.read_ages`) count from `as_of` (see `as_of_seconds`): events at or
+    after it are set aside and counted, as training leaves out the label window. Without it they count from the
+    file's last event, the time the users are scored at.
     """
     required = ["user_id", "item_id", "timestamp", *side_fields]
     require_columns(_columns(events), required, where, ", ".join(required))
@@ -104,15 +110,26 @@ def sequence_chunks(
     side_vocabs = {name: pl.DataFrame(state["side_vocabs"][name]) for name in side_fields}
     lazy = events.lazy().select(required)
     seconds = timestamp_seconds(lazy.collect_schema()["timestamp"])
+    as_of_s = as_of_seconds(as_of)
+    if as_of_s is not None:
+        if seconds is None:
+            raise ConfigError(
+                f"{where}: as_of={as_of!r} needs timestamps that are times (unix seconds, dates or datetimes); the "
+                f"timestamp column is {lazy.collect_schema()['timestamp']}"
+            )
+        later = int(lazy.select((seconds >= as_of_s).sum()).collect().item())
+        if later:
+            counts.set_aside["events at or after as_of"] = later
+        lazy = lazy.filter(seconds.is_null() | (seconds < as_of_s))
     per_user = (
         lazy.group_by("user_id")
         .agg(pl.len().alias("n"), (seconds if seconds is not None else pl.lit(None)).max().alias("last"))
         .sort("user_id", nulls_last=True)
         .collect()
     )
-    # events' ages (encoder.read_ages) count from the file's last event: the time the users are scored at; none
-    # when the timestamps are not times (text that only sorts), and an encoder that reads ages then says so
-    reference = per_user.get_column("last").max() if seconds is not None else None
+    # events' ages (encoder.read_ages) count from as_of, else from the file's last event; none when the timestamps
+    # are not times (text that only sorts), and an encoder that reads ages then says so
+    reference = as_of_s if as_of_s is not None else per_user.get_column("last").max() if seconds is not None else None
     n_null_users = int(per_user.filter(pl.col("user_id").is_null()).get_column("n").sum())
     if n_null_users:
         counts.set_aside["events without user_id"] = n_null_users
@@ -150,6 +167,32 @@ def user_passes(events_per_user: np.ndarray, batch_size: int, events_per_pass: i
         bounds.append((int(cuts[first]), int(cuts[last])))
         first = last
     return bounds
+
+
+def as_of_seconds(as_of: AsOf, setting: str = "as_of") -> float | None:
+    """`as_of` as unix seconds: a number as it is (the training schema's unit), a date (its midnight) or datetime, or
+    ISO text ("2024-01-31", "2024-01-31T12:00", or a number); times without a zone are UTC, as polars reads them."""
+    if as_of is None:
+        return None
+    if isinstance(as_of, bool):
+        raise ConfigError(f"{setting} must be unix seconds or an ISO date / datetime, got {as_of!r}")
+    if isinstance(as_of, int | float):
+        return float(as_of)
+    if isinstance(as_of, str):
+        try:
+            return float(as_of)
+        except ValueError:
+            pass
+        try:
+            as_of = dt.datetime.fromisoformat(as_of)
+        except ValueError:
+            raise ConfigError(
+                f"{setting} must be unix seconds or an ISO date / datetime (2024-01-31, 2024-01-31T12:00), "
+                f"got {as_of!r}"
+            ) from None
+    if not isinstance(as_of, dt.datetime):
+        as_of = dt.datetime.combine(as_of, dt.time())
+    return as_of.replace(tzinfo=as_of.tzinfo or dt.UTC).timestamp()
 
 
 def timestamp_seconds(dtype: pl.DataType) -> pl.Expr | None:

@@ -24,7 +24,7 @@ from ssl_ads.progress import progress
 from ssl_ads.use.bundled_model import BundledModel
 from ssl_ads.use.decision import decision_columns
 from ssl_ads.use.encoder import TrainedEncoder
-from ssl_ads.use.featurize import Chunk, Chunks, Counts, Frame, sequence_chunks, tabular_chunks, text_chunks
+from ssl_ads.use.featurize import AsOf, Chunk, Chunks, Counts, Frame, sequence_chunks, tabular_chunks, text_chunks
 from ssl_ads.use.input_file import file_columns, iter_chunks, scan_file
 from ssl_ads.use.model_bundle import ScoringModel, build_model, read_model
 from ssl_ads.use.ranking_model import RankingModel, is_ranking, load_ranking_model
@@ -53,15 +53,16 @@ class FineTunedModel(BundledModel):
         self.features = TrainedEncoder(scorer.encoder, bundle, path, cache_dir)
         self.counts = Counts()
 
-    def predict(self, frame: Frame, batch_size: int = BATCH_SIZE) -> pl.DataFrame:
-        """Every entity of `frame` (users / rows / texts) with its score and decision (see the class)."""
-        parts = list(self.predict_batches(frame, batch_size))
+    def predict(self, frame: Frame, batch_size: int = BATCH_SIZE, as_of: AsOf = None) -> pl.DataFrame:
+        """Every entity of `frame` (users / rows / texts) with its score and decision (see the class); `as_of`: as
+        `TrainedEncoder.embed`'s (event sequences)."""
+        parts = list(self.predict_batches(frame, batch_size, as_of=as_of))
         if not parts:
             raise DataError("frame: no rows to score")
         return pl.concat(parts, how="vertical_relaxed")
 
     def predict_batches(
-        self, frame: Frame, batch_size: int = BATCH_SIZE, where: str = "frame"
+        self, frame: Frame, batch_size: int = BATCH_SIZE, where: str = "frame", as_of: AsOf = None
     ) -> Iterator[pl.DataFrame]:
         """`predict` a block at a time (bounded memory), the frame's columns checked before the first block.
 
@@ -74,16 +75,19 @@ class FineTunedModel(BundledModel):
         self.check_columns(columns, where)
         self.counts = Counts()
         block = max(batch_size, FEATURIZE_ROWS // batch_size * batch_size)
-        chunks = self._chunks(frame, columns, block, where)
+        chunks = self._chunks(frame, columns, block, where, as_of)
         return (self._score(chunk, batch_size) for chunk in chunks.batches)
 
-    def _chunks(self, frame: Frame, columns: list[str], batch_size: int, where: str) -> Chunks:
+    def _chunks(self, frame: Frame, columns: list[str], batch_size: int, where: str, as_of: AsOf) -> Chunks:
         """The other engineer's featurizers (`ssl_ads.use.featurize`), with every non-input column kept as an id."""
         state, counts = self.features.state, self.counts
         if self.modality == "sequence":
             return sequence_chunks(
-                frame, state, self.features.side_fields, self.features.max_len, batch_size, counts, where
-            )
+                frame, state, self.features.side_fields, self.features.max_len, batch_size, counts, where,
+                as_of=as_of,
+            )  # fmt: skip
+        if as_of is not None:
+            raise ConfigError(f"as_of applies to event sequences; {self.path} scores {self.modality} data")
         keep = [c for c in columns if c not in self.input_columns()]
         if self.modality == "tabular":
             return tabular_chunks(frame, state, keep, batch_size, counts, where)
@@ -118,7 +122,7 @@ def load_model(path: str | Path, cache_dir: str | Path = ".ssl_ads_cache") -> Fi
 
 def predict_file(
     model: FineTunedModel | RankingModel, path: Path, out: Path, batch_size: int | None = None,
-    chunk_rows: int = CHUNK_ROWS, separator: str = ",",
+    chunk_rows: int = CHUNK_ROWS, separator: str = ",", as_of: AsOf = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Score a parquet / CSV file into `out` (parquet), streaming tables and texts `chunk_rows` rows at a time
     (events: users a block at a time, `featurize.sequence_chunks`). `batch_size` None: the model's test loop's.
@@ -135,9 +139,9 @@ def predict_file(
     try:
         for frame in _frames(model, path, chunk_rows, separator):
             parts = list(
-                model.predict_batches(frame, batch_size or BATCH_SIZE, where)
+                model.predict_batches(frame, batch_size or BATCH_SIZE, where, as_of=as_of)
                 if isinstance(model, FineTunedModel)
-                else model.predict_batches(frame, batch_size, where)
+                else model.predict_batches(frame, batch_size, where, as_of=as_of)
             )
             if not parts:
                 continue

@@ -28,7 +28,7 @@ from ssl_ads.pretext.scoring import last_state_scores
 from ssl_ads.tasks.ranking_metrics import mask_scores
 from ssl_ads.use.bundled_model import BundledModel
 from ssl_ads.use.encoder import TrainedEncoder
-from ssl_ads.use.featurize import Counts, Frame, sequence_chunks
+from ssl_ads.use.featurize import AsOf, Counts, Frame, sequence_chunks
 from ssl_ads.use.model_bundle import load_weights
 
 TOP_K = "top_k"
@@ -86,16 +86,18 @@ class RankingModel(BundledModel):
             return window
         return max(window, int(self.bundle["dataset_config"]["max_len"]) - 1)
 
-    def predict(self, frame: Frame, k: int | None = None) -> pl.DataFrame:
-        """Every user of `frame` with their top `k` items (default `top_k`) and scores."""
-        parts = list(self.predict_batches(frame, k=k))
+    def predict(self, frame: Frame, k: int | None = None, as_of: AsOf = None) -> pl.DataFrame:
+        """Every user of `frame` with their top `k` items (default `top_k`) and scores; `as_of`: the time event ages
+        count from (as `TrainedEncoder.embed`'s)."""
+        parts = list(self.predict_batches(frame, k=k, as_of=as_of))
         if not parts:
             raise DataError("frame: no events to score")
         return pl.concat(parts)
 
     def predict_batches(
-        self, frame: Frame, batch_size: int | None = None, where: str = "frame", k: int | None = None
-    ) -> Iterator[pl.DataFrame]:
+        self, frame: Frame, batch_size: int | None = None, where: str = "frame", k: int | None = None,
+        as_of: AsOf = None,
+    ) -> Iterator[pl.DataFrame]:  # fmt: skip
         """Users a block at a time (bounded memory); `batch_size` defaults to the test loop's."""
         size = int(batch_size or self.decision.get("batch_size") or 256)
         k = int(k or self.top_k)
@@ -106,7 +108,7 @@ class RankingModel(BundledModel):
         self.counts = Counts()
         block = max(size, FEATURIZE_USERS // size * size)
         state, side = self.features.state, self.features.side_fields
-        chunks = sequence_chunks(frame, state, side, self.history_len, block, self.counts, where)
+        chunks = sequence_chunks(frame, state, side, self.history_len, block, self.counts, where, as_of=as_of)
         return (self._top_k(chunk.ids, chunk.inputs, size, k) for chunk in chunks.batches)
 
     def _top_k(self, ids: pl.DataFrame, inputs: dict[str, np.ndarray], size: int, k: int) -> pl.DataFrame:

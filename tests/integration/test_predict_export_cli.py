@@ -104,8 +104,10 @@ def sequence_test_events(run: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
     return events.join(users.lazy(), on="user_id", how="semi", maintain_order="left").collect(), users
 
 
-def predict(capsys, run: Path, data: Path, out: Path) -> pl.DataFrame:
-    code, stdout, err = use(capsys, "predict", f"model={run / 'model.pt'}", f"dataset.path={data}", f"out={out}")
+def predict(capsys, run: Path, data: Path, out: Path, *extra: str) -> pl.DataFrame:
+    code, stdout, err = use(
+        capsys, "predict", f"model={run / 'model.pt'}", f"dataset.path={data}", f"out={out}", *extra
+    )
     assert code == 0, err
     assert "scored" in stdout
     return pl.read_parquet(out / "predictions.parquet")
@@ -150,6 +152,22 @@ def test_predict_on_sequence_test_users_reproduces_the_test_metric(runs, capsys,
     events.write_csv(tmp_path / "events.csv")  # CSV this time: the reader is the user's
     scored = predict(capsys, run, tmp_path / "events.csv", tmp_path / "out").join(users, on="user_id")
     assert scored.height == users.height
+    auroc = float(BinaryAUROC()(as_tensor(scored["score"]), as_tensor(scored["conversion"]).long()))
+    assert auroc == chosen_row(run)["metrics"]["test_auroc"]
+
+
+def test_predict_as_of_the_label_window_sets_its_events_aside_and_reproduces_the_test_metric(runs, capsys, tmp_path):
+    """A file that runs into the label window, scored `as_of` its start, is scored as training featurized it."""
+    run = runs["sequence"]
+    before, users = sequence_test_events(run)
+    source = dataset_of(run).source(cache(run))
+    events = source.events.join(users.lazy(), on="user_id", how="semi", maintain_order="left").collect()
+    assert events.height > before.height  # the file holds label-window events
+    events.write_parquet(tmp_path / "events.parquet")
+    scored = predict(capsys, run, tmp_path / "events.parquet", tmp_path / "out", f"as_of={source.cutoff_timestamp}")
+    summary = json.loads((tmp_path / "out" / "predict.json").read_text())
+    assert summary["set_aside"] == {"events at or after as_of": events.height - before.height}
+    scored = scored.join(users, on="user_id")
     auroc = float(BinaryAUROC()(as_tensor(scored["score"]), as_tensor(scored["conversion"]).long()))
     assert auroc == chosen_row(run)["metrics"]["test_auroc"]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from types import SimpleNamespace
 
 import polars as pl
 import pytest
@@ -13,8 +14,10 @@ from ssl_ads.encoders.gru import SequenceGRU
 from ssl_ads.encoders.sequence_base import AGE_BUCKETS, age_buckets
 from ssl_ads.encoders.sequence_transformer import SequenceTransformer
 from ssl_ads.errors import ConfigError
+from ssl_ads.stages.embed import embedding_time
+from ssl_ads.stages.predict import main as predict_main
 from ssl_ads.use.export import encoder_graph, export, input_specs, parity
-from ssl_ads.use.featurize import Counts, sequence_chunks
+from ssl_ads.use.featurize import Counts, as_of_seconds, sequence_chunks
 
 
 def test_ages_fall_in_half_octave_buckets_and_padding_in_none():
@@ -80,3 +83,47 @@ def test_serving_reads_ages_from_numbers_and_dates_and_none_from_text(timestamps
         items = torch.as_tensor(chunk.inputs["items"]).long()
         with pytest.raises(ConfigError, match="unix seconds or dates"):
             encoder({"items": items, "mask": items != 0})
+
+
+@pytest.mark.parametrize(
+    ("as_of", "seconds"),
+    [
+        (86_400, 86_400.0),
+        ("86400", 86_400.0),
+        ("1970-01-02", 86_400.0),
+        (dt.date(1970, 1, 2), 86_400.0),
+        ("1970-01-02T01:00:00+01:00", 86_400.0),  # a zone is honoured; a naive time is UTC
+        (None, None),
+    ],
+)
+def test_as_of_reads_unix_seconds_dates_and_iso_text(as_of, seconds):
+    assert as_of_seconds(as_of) == seconds
+
+
+@pytest.mark.parametrize("as_of", ["yesterday", True])
+def test_an_unreadable_as_of_names_the_setting(as_of):
+    with pytest.raises(ConfigError, match=r"embed\.as_of must be unix seconds or an ISO date"):
+        as_of_seconds(as_of, "embed.as_of")
+
+
+def test_as_of_on_timestamps_that_only_sort_names_the_file_and_column_type():
+    state = {"item_vocab": {"item_id": [5], "idx": [2]}, "side_vocabs": {}}
+    events = pl.DataFrame({"user_id": [1], "item_id": [5], "timestamp": ["b"]})
+    with pytest.raises(ConfigError, match=r"events.csv: as_of='2024-01-01' needs timestamps that are times.*String"):
+        sequence_chunks(events, state, [], 3, 10, Counts(), "events.csv", as_of="2024-01-01")
+
+
+def test_the_embed_stage_counts_ages_from_embed_as_of_else_the_label_window_as_training_does():
+    with_window, without = SimpleNamespace(cutoff_timestamp=864_000), SimpleNamespace(cutoff_timestamp=None)
+    assert embedding_time(None, "sequence", with_window) == 864_000
+    assert embedding_time(None, "sequence", without) is None  # the data's last event
+    assert embedding_time(86_400.0, "sequence", with_window) == 86_400.0
+    assert embedding_time(None, "tabular", with_window) is None
+    with pytest.raises(ConfigError, match=r"embed\.as_of applies to event sequences"):
+        embedding_time(86_400.0, "tabular", without)
+
+
+def test_predict_refuses_an_unreadable_as_of_before_reading_anything(tmp_path, capsys):
+    assert predict_main([f"model={tmp_path / 'absent.pt'}", f"dataset.path={tmp_path / 'absent.csv'}",
+                         "as_of=last tuesday"]) == 2  # fmt: skip
+    assert "as_of must be unix seconds or an ISO date" in " ".join(capsys.readouterr().err.split())

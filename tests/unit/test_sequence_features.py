@@ -124,3 +124,20 @@ def test_serving_ages_count_from_the_files_last_event_as_the_pipeline_does_witho
     (chunk,) = list(chunks.batches)
     assert chunk.inputs["age_days"].tolist() == pipeline.inputs["age_days"].tolist()
     assert chunk.inputs["age_days"].tolist() == [[0, 0, 10, 7], [0, 9, 1, 0]]
+
+
+def test_serving_ages_count_from_as_of_as_the_pipeline_does_from_its_label_window(tmp_path):
+    """Scoring with `as_of` = the label window's start gives the pipeline's ages exactly; the events at or after it
+    are set aside and counted, as training leaves the window out (the `embed` stage passes the dataset's cutoff)."""
+    day = 86_400
+    events = pl.DataFrame(
+        {"user_id": [1, 1, 1, 2, 2], "item_id": [5, 6, 7, 5, 6], "timestamp": [0, 3 * day, 12 * day, day, 9 * day]}
+    )
+    pipeline = featurize(FrameDataset(events, None, cutoff=10 * day, max_len=4), tmp_path)
+    counts = Counts()
+    (chunk,) = list(sequence_chunks(events, pipeline.state, [], 4, 10, counts, "events", as_of=10 * day).batches)
+    assert chunk.inputs["age_days"].tolist() == pipeline.inputs["age_days"].tolist() == [[0, 0, 10, 7], [0, 0, 9, 1]]
+    assert chunk.inputs["items"].tolist() == pipeline.inputs["items"].tolist()
+    assert counts.set_aside == {"events at or after as_of": 1}
+    (by_date,) = list(sequence_chunks(events, pipeline.state, [], 4, 10, Counts(), "e", as_of="1970-01-11").batches)
+    assert by_date.inputs["age_days"].tolist() == chunk.inputs["age_days"].tolist()
