@@ -11,9 +11,12 @@ task=T` would pretrain it), and reused for both tasks through `pipeline_rows(enc
 
     OMP_NUM_THREADS=2 python scripts/bench_demo.py
     OMP_NUM_THREADS=2 python scripts/bench_demo.py pretext=next_item --seeds 0 --tasks conversion
+    OMP_NUM_THREADS=2 python scripts/bench_demo.py --experiment demo_large   # 4x the unlabeled users, same labels
 
-Extra arguments are Hydra overrides applied after `experiment=demo`. Results go to `--out` (one JSON per seed,
-keyed by the overrides: a rerun with the same ones reads them instead of training).
+The verdicts are at every label fraction but the largest (the small budgets the issue is about).
+
+Extra arguments are Hydra overrides applied after `experiment=demo` (or `--experiment`). Results go to `--out`
+(one JSON per seed, keyed by the overrides: a rerun with the same ones reads them instead of training).
 """
 
 from __future__ import annotations
@@ -48,31 +51,36 @@ ROWS = [  # (encoder, mode) in table order; the first three are the from-scratch
 ]
 SCRATCH_ROWS = ROWS[:3]
 PRETRAINED_ROWS = ROWS[3:]
-VERDICT_FRACTIONS = (0.01, 0.1)
 QUIET = ["online_probe.every_n_steps=0", "trainer.enable_progress_bar=false", "interval_resamples=200"]
 
 
-def config(seed: int, task: str, out: Path, overrides: list[str], encoder_ckpt: str | None = None):
-    """The run config `ssl-ads pipeline experiment=demo seed=S task=T` composes, plus the overrides."""
+def config(
+    seed: int, task: str, out: Path, overrides: list[str], encoder_ckpt: str | None = None, experiment: str = "demo"
+):
+    """The run config `ssl-ads pipeline experiment=E seed=S task=T` composes, plus the overrides."""
     extra = [f"encoder_ckpt={encoder_ckpt}"] if encoder_ckpt else []
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
         return compose(
             "config",
             overrides=[
-                "stage=pipeline", "experiment=demo", f"seed={seed}", f"task={task}", f"cache_dir={out / 'cache'}",
+                "stage=pipeline", f"experiment={experiment}", f"seed={seed}", f"task={task}",
+                f"cache_dir={out / 'cache'}",
                 *QUIET, *overrides, *extra,
             ],
         )  # fmt: skip
 
 
-def run_seed(seed: int, tasks: list[str], out: Path, overrides: list[str], console: Console) -> dict:
+def run_seed(
+    seed: int, tasks: list[str], out: Path, overrides: list[str], console: Console, experiment: str = "demo"
+) -> dict:
     """Pretrain once, then the pipeline's rows for every task with that encoder; cached as JSON."""
-    key = hashlib.sha1(json.dumps([seed, tasks, *overrides]).encode()).hexdigest()[:10]
+    named = [] if experiment == "demo" else [f"experiment={experiment}"]  # the demo's keys predate the option
+    key = hashlib.sha1(json.dumps([seed, tasks, *named, *overrides]).encode()).hexdigest()[:10]
     cached = out / f"seed{seed}-{key}.json"
     if cached.is_file():
         return json.loads(cached.read_text())
     run_dir = out / f"seed{seed}-{key}"
-    cfg = config(seed, tasks[0], out, overrides)
+    cfg = config(seed, tasks[0], out, overrides, experiment=experiment)
     ctx = build_context(cfg, directory=run_dir)
     done = run_dir / "pretrain.json"  # an interrupted seed keeps its encoder
     if done.is_file():
@@ -86,7 +94,7 @@ def run_seed(seed: int, tasks: list[str], out: Path, overrides: list[str], conso
     rows, protocols = [], {}
     for task in tasks:
         started = time.perf_counter()
-        outcome = pipeline_rows(config(seed, task, out, overrides, str(path)), directory=run_dir / task)
+        outcome = pipeline_rows(config(seed, task, out, overrides, str(path), experiment), directory=run_dir / task)
         rows += [{"task": task, **row.as_dict()} for row in outcome.rows]
         protocols[task] = outcome.protocol
         console.print(f"seed {seed}, {task}: {time.perf_counter() - started:.0f} s")
@@ -179,14 +187,21 @@ def report(records: list[dict], tasks: list[str], protocol: list[str], console: 
         table = Table(title=f"{task}: test AUROC (mean ± std over {len(records)} seeds)", title_justify="left")
         table.add_column("row", style="bold")
         for fraction in fractions:
-            table.add_column(f"{fraction:.0%} labels", justify="right")
+            table.add_column(budget_name(records, fraction), justify="right")
         for encoder, mode in ROWS:
             table.add_row(f"{encoder}-{mode}", *[fmt(cell(records, task, f, encoder, mode)) for f in fractions])
         table.add_row("pretrained, chosen on validation", *[fmt(selected(records, task, f)) for f in fractions])
         console.print(table)
-        for fraction in VERDICT_FRACTIONS:
-            if any(np.isclose(fraction, f) for f in fractions):
-                console.print(verdict(records, task, fraction))
+        for fraction in sorted(fractions)[
+            :-1
+        ]:  # the small budgets; the largest is where scratch is expected to catch up
+            console.print(verdict(records, task, fraction))
+
+
+def budget_name(records: list[dict], fraction: float) -> str:
+    """A label fraction as a header: "1% (39 labels)", the count at the first seed."""
+    counts = [r["n_labels"] for r in records[0]["rows"] if np.isclose(r["label_fraction"], fraction)]
+    return f"{fraction * 100:g}% ({counts[0]} labels)" if counts else f"{fraction * 100:g}%"
 
 
 def verdict(records: list[dict], task: str, fraction: float) -> str:
@@ -207,7 +222,8 @@ def verdict(records: list[dict], task: str, fraction: float) -> str:
     # paired by seed (same split, same labels): the chosen pretrained row minus the best scratch row
     paired = np.asarray(chosen) - np.asarray(cell(records, task, fraction, *s_name.rsplit("-", 1)))
     return (
-        f"{task} @ {fraction:.0%}: best pretrained {p_name} {p_mean:.3f} vs best scratch {s_name} {s_mean:.3f} "
+        f"{task} @ {budget_name(records, fraction)}: best pretrained {p_name} {p_mean:.3f} vs best scratch "
+        f"{s_name} {s_mean:.3f} "
         f"(gain {p_mean - s_mean:+.3f}) → beats every scratch row by mean: {mark}; "
         f"mean − std > scratch mean + std: {mark_std}; chosen on validation {np.mean(chosen):.3f} "
         f"({'beats' if np.mean(chosen) > s_mean else 'does not beat'} every scratch row); paired by seed, chosen − "
@@ -230,14 +246,15 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS)
     parser.add_argument("--out", type=Path, default=Path("outputs/bench_demo"))
+    parser.add_argument("--experiment", default="demo", help="demo, or demo_large (a 4x larger unlabeled log)")
     args, overrides = parser.parse_known_args()
     args.out.mkdir(parents=True, exist_ok=True)
     console = setup()
     started = time.perf_counter()
     out = args.out.resolve()
-    records = [run_seed(seed, args.tasks, out, overrides, console) for seed in args.seeds]
+    records = [run_seed(seed, args.tasks, out, overrides, console, args.experiment) for seed in args.seeds]
     protocol = protocol_lines(records, overrides)
-    report(records, args.tasks, protocol, console, "ssl-ads pipeline experiment=demo, per seed and task")
+    report(records, args.tasks, protocol, console, f"ssl-ads pipeline experiment={args.experiment}, per seed and task")
     console.print(f"total {time.perf_counter() - started:.0f} s")
 
 
