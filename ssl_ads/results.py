@@ -39,6 +39,12 @@ class ResultRow:
         return asdict(self)
 
 
+def labels_percent(fraction: float) -> str:
+    """A label fraction as a header or verdict shows it: 0.01 → "1%", and small budgets kept apart, 0.0025 →
+    "0.25%" and 0.025 → "2.5%" (a whole percentage would print both as "0%" and "2%")."""
+    return f"{fraction * 100:.3g}%"
+
+
 def sweep_objective(rows: list[ResultRow], metric: str) -> float:
     """What a Hydra sweeper maximises for user / row tasks: the mean validation metric over label fractions
     of the pretrained probe rows (else the first of: pretrained fine-tune, frozen-pretrained probe / fine-tune,

@@ -15,6 +15,7 @@ import polars as pl
 
 from ssl_ads.benchmark.aggregate import cell_value
 from ssl_ads.benchmark.suite import Case, Expectation
+from ssl_ads.results import labels_percent
 
 COLUMNS = {"point": "mean", "ci_low": "ci_low", "ci_high": "ci_high"}  # the cell column each `use` reads
 OPPOSITE = {"point": "point", "ci_low": "ci_high", "ci_high": "ci_low"}  # scratch's side in a gain
@@ -40,10 +41,11 @@ class Verdict:
 
     def describe(self) -> str:
         bound = BOUND_NAMES.get(self.use, "")
-        what = f"{self.case}: {self.encoder}-{self.mode} test {self.metric}{bound} at {self.at_fraction:.0%} labels"
+        at = labels_percent(self.at_fraction)
+        what = f"{self.case}: {self.encoder}-{self.mode} test {self.metric}{bound} at {at} labels"
         if self.check == "min_gain_over_scratch":
             what = f"{self.case}: gain of pretrained over scratch ({self.mode}) in test {self.metric}"
-            what += GAIN_NAMES.get(self.use, "") + f" at {self.at_fraction:.0%} labels"
+            what += GAIN_NAMES.get(self.use, "") + f" at {at} labels"
         shown = "not computed" if self.observed is None else f"{self.observed:.4f}"
         relation = "≤" if self.check == "max" else "≥"
         return f"{what} = {shown} (expected {relation} {self.threshold:g})"

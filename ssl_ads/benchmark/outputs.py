@@ -17,7 +17,7 @@ from rich.table import Table
 from ssl_ads.benchmark.expectations import Verdict
 from ssl_ads.benchmark.suite import Case, Suite
 from ssl_ads.data.io import write_json_atomic, write_text_atomic
-from ssl_ads.results import RESULTS_SCHEMA_VERSION
+from ssl_ads.results import RESULTS_SCHEMA_VERSION, labels_percent
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "report" / "results_schema.json"
 METHODS = [
@@ -76,7 +76,7 @@ def print_summary(
         )
         table.add_column("method", style="bold")
         for fraction in fractions:
-            table.add_column(f"{fraction:.0%} labels", justify="right")
+            table.add_column(f"{labels_percent(fraction)} labels", justify="right")
         for name, row in body:
             table.add_row(name, *row)
         console.print(table)
@@ -193,7 +193,7 @@ def suite_report_markdown(payload: dict, records: list[CaseRecord], cells: pl.Da
                 "",
                 f"### test {metric}",
                 "",
-                "| method | " + " | ".join(f"{f:.0%} labels" for f in fractions) + " |",
+                "| method | " + " | ".join(f"{labels_percent(f)} labels" for f in fractions) + " |",
             ]
             lines += ["|---|" + "---:|" * len(fractions)]
             lines += [f"| {name} | " + " | ".join(row) + " |" for name, row in body]

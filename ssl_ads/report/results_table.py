@@ -7,7 +7,7 @@ import math
 from rich.console import Console
 from rich.table import Table
 
-from ssl_ads.results import ResultRow
+from ssl_ads.results import ResultRow, labels_percent
 
 METHOD_ORDER = [
     ("scratch", "probe"),
@@ -50,7 +50,7 @@ def _grid(rows: list[ResultRow], metric: str) -> tuple[list[float], list[tuple[s
 
 def _fraction_header(fraction: float, rows: list[ResultRow]) -> str:
     n = next(r.n_labels for r in rows if r.label_fraction == fraction)
-    return f"{fraction:.0%} labels (n={n})"
+    return f"{labels_percent(fraction)} labels (n={n})"
 
 
 def print_table(rows: list[ResultRow], metric: str, protocol: dict, console: Console | None = None) -> None:

@@ -50,3 +50,11 @@ def test_sweep_objective_is_the_mean_validation_metric_of_the_pretrained_probe()
 def test_best_row_objective_is_the_best_validation_metric_of_any_row():
     rows = [row(SCRATCH, "probe", 1.0, 0.2), row(PRETRAINED, "probe", 1.0, 0.3), row(PRETRAINED, "finetune", 0.1, 0.4)]
     assert best_row_objective(rows, "auroc") == pytest.approx(0.4)
+
+
+def test_small_label_budgets_keep_their_own_column_names():
+    """experiment=demo_large's 0.25 % and 2.5 % budgets: whole percentages would print them as 0% and 2%."""
+    rows = [row(PRETRAINED, "probe", f, 0.7) for f in (0.0025, 0.025, 0.25, 1.0)]
+    header = markdown_table(rows, "test_auroc").splitlines()[0]
+    for name in ("0.25% labels (n=10)", "2.5% labels (n=10)", "25% labels (n=10)", "100% labels (n=10)"):
+        assert name in header
