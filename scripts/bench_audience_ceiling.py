@@ -129,6 +129,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--no-titles", action="store_true", help="skip the MiniLM title row (needs the text extra)")
     args = parser.parse_args()
+    for name in ("ml-100k.inter", "ml-100k.user", "ml-100k.item"):
+        if not (args.data / name).is_file():
+            raise SystemExit(f"--data: {args.data / name} not found (bash /work/shared/data/get_public_data.sh DIR)")
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
     console = Console(width=150)
     started = time.perf_counter()
