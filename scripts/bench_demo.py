@@ -40,6 +40,7 @@ from ssl_ads.data.sources.synthetic_marketplace import SIMULATOR_VERSION
 from ssl_ads.evaluation.context import build_context
 from ssl_ads.evaluation.label_evaluator import pipeline_rows
 from ssl_ads.evaluation.pretraining import pretrain
+from ssl_ads.results import labels_percent
 
 TASKS = ("conversion", "churn")
 ROWS = [  # (encoder, mode) in table order; the first three are the from-scratch rows
@@ -201,7 +202,7 @@ def report(records: list[dict], tasks: list[str], protocol: list[str], console: 
 def budget_name(records: list[dict], fraction: float) -> str:
     """A label fraction as a header: "1% (39 labels)", the count at the first seed."""
     counts = [r["n_labels"] for r in records[0]["rows"] if np.isclose(r["label_fraction"], fraction)]
-    return f"{fraction * 100:g}% ({counts[0]} labels)" if counts else f"{fraction * 100:g}%"
+    return f"{labels_percent(fraction)} ({counts[0]} labels)" if counts else labels_percent(fraction)
 
 
 def verdict(records: list[dict], task: str, fraction: float) -> str:

@@ -111,22 +111,30 @@ def sequence_chunks(
     lazy = events.lazy().select(required)
     seconds = timestamp_seconds(lazy.collect_schema()["timestamp"])
     as_of_s = as_of_seconds(as_of)
-    if as_of_s is not None:
-        if seconds is None:
-            raise ConfigError(
-                f"{where}: as_of={as_of!r} needs timestamps that are times (unix seconds, dates or datetimes); the "
-                f"timestamp column is {lazy.collect_schema()['timestamp']}"
-            )
-        later = int(lazy.select((seconds >= as_of_s).sum()).collect().item())
-        if later:
-            counts.set_aside["events at or after as_of"] = later
-        lazy = lazy.filter(seconds.is_null() | (seconds < as_of_s))
+    if as_of_s is not None and seconds is None:
+        raise ConfigError(
+            f"{where}: as_of={as_of!r} needs timestamps that are times (unix seconds, dates or datetimes); the "
+            f"timestamp column is {lazy.collect_schema()['timestamp']}"
+        )
+    # one scan: each user's events (those before as_of, when given), the ones after it, and the last time kept
+    before = None if as_of_s is None else seconds.is_null() | (seconds < as_of_s)
+    last = pl.lit(None) if seconds is None else seconds if before is None else seconds.filter(before)
     per_user = (
         lazy.group_by("user_id")
-        .agg(pl.len().alias("n"), (seconds if seconds is not None else pl.lit(None)).max().alias("last"))
+        .agg(
+            (pl.len() if before is None else before.sum()).alias("n"),
+            (pl.lit(0) if before is None else (~before).sum()).alias("later"),
+            last.max().alias("last"),
+        )
         .sort("user_id", nulls_last=True)
         .collect()
     )
+    if before is not None:
+        later = int(per_user.get_column("later").sum())
+        if later:
+            counts.set_aside["events at or after as_of"] = later
+        per_user = per_user.filter(pl.col("n") > 0)
+        lazy = lazy.filter(before)
     # events' ages (encoder.read_ages) count from as_of, else from the file's last event; none when the timestamps
     # are not times (text that only sorts), and an encoder that reads ages then says so
     reference = as_of_s if as_of_s is not None else per_user.get_column("last").max() if seconds is not None else None
