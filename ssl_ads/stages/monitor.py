@@ -20,7 +20,8 @@ from rich.table import Table
 from ssl_ads.stages.use_args import output_dir, parse_args, run_command
 
 USAGE = ("usage: ssl-ads monitor reference=<run dir|model.pt|encoder.pt|file> current=<file> "
-         "[model=|encoder_ckpt=<checkpoint>] [threshold=0.2] [embedding_threshold=null] [out=DIR]")  # fmt: skip
+         "[model=|encoder_ckpt=<checkpoint>] [threshold=0.2] [embedding_threshold=null] [as_of=DATE] "
+         "[out=DIR]")  # fmt: skip
 DRIFT_EXIT = 1  # distinct from 2, a configuration or data error: a scheduler can tell "stop" from "broken"
 
 
@@ -43,6 +44,9 @@ class MonitorArgs:
     # rows of each side embedded (seeded sample) for the embedding shift; 0 skips it
     embedding_rows: int = 10_000
     seed: int = 0
+    # event sequences: the current file as `predict as_of=` scores it (ages count from this time, events at or after
+    # it are set aside and counted); unix seconds or an ISO date / datetime (UTC). null: the file's last event
+    as_of: str | None = None
     separator: str = ","
     # output directory (default outputs/monitor/<time>/)
     out: str | None = None
@@ -59,10 +63,12 @@ def _monitor(argv: list[str]) -> int:
     from ssl_ads.use.drift import embedding_shift
     from ssl_ads.use.drift_plot import drift_plot
     from ssl_ads.use.encoder import load_encoder
+    from ssl_ads.use.featurize import as_of_seconds
     from ssl_ads.use.input_file import existing_file
 
     args = parse_args(MonitorArgs, argv, USAGE)
     _check(args)
+    as_of = as_of_seconds(args.as_of)  # checked before anything is read
     checkpoint, reference_is_run = _checkpoint(args)
     current_path = existing_file(args.current, "current")
     encoder = load_encoder(checkpoint, args.cache_dir)
@@ -70,7 +76,7 @@ def _monitor(argv: list[str]) -> int:
         reference = di.run_side(encoder, args.reference)
     else:
         reference = di.file_side(encoder, existing_file(args.reference, "reference"), args.separator, "reference")
-    current = di.file_side(encoder, current_path, args.separator, "current")
+    current = di.file_side(encoder, current_path, args.separator, "current", as_of)
     fields = di.field_drifts(encoder, reference, current, args.bins, args.max_categories)
     shift = None
     if args.embedding_rows > 0:
@@ -88,12 +94,15 @@ def _monitor(argv: list[str]) -> int:
         "reference": args.reference, "current": str(current_path), "checkpoint": str(checkpoint),
         "modality": encoder.modality, "threshold": args.threshold, "embedding_threshold": args.embedding_threshold,
         "drifted": drifted, "embedding_mean_shift": shift, "oov_share": oov, "exit_code": code,
-        "reference_rows": reference.n_rows, "reference_rows_of": reference.n_total,
+        "reference_rows": reference.n_rows, "reference_rows_of": reference.n_total, "as_of": as_of,
+        "current_set_aside": current.set_aside,
         "fields": [f.as_dict() for f in fields],
     })  # fmt: skip
     if reference.n_total is not None:
         Console().print(f"reference: the run's {reference.n_rows:,} training rows (of {reference.n_total:,} "
                         "featurized; validation and test rows are not compared)")  # fmt: skip
+    for reason, count in current.set_aside.items():
+        Console().print(f"current: set aside {count:,} {reason}")
     _print(fields, args, shift, oov, drifted, embedding_drift, title)
     Console().print(f"[green]wrote[/] {out / 'drift.json'} and {plot}")
     return code

@@ -9,7 +9,7 @@ as `predict` and `embed` do (`ssl_ads.use.featurize`), so both sides speak the s
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from ssl_ads.data.batches import ArrayBatches
 from ssl_ads.data.cache_entry import directory_damage
 from ssl_ads.data.featurized import Featurized
 from ssl_ads.data.text_tokenizer import CLS_ID, PAD_ID, UNK_ID, tokenizer_from_json
-from ssl_ads.errors import DataError
+from ssl_ads.errors import ConfigError, DataError
 from ssl_ads.training.downstream_module import head_features
 from ssl_ads.use.drift import FieldDrift, categorical_drift, numeric_drift
 from ssl_ads.use.encoder import TrainedEncoder
@@ -42,6 +42,7 @@ class Side:
     rows: pl.DataFrame | None = None
     n_rows: int | None = None  # rows compared (a run: its training rows)
     n_total: int | None = None  # rows the run's featurized data holds (train, validation and test)
+    set_aside: dict[str, int] = field(default_factory=dict)  # a file's rows or events not compared, by reason
 
 
 def run_side(encoder: TrainedEncoder, name: str) -> Side:
@@ -75,15 +76,18 @@ def cached_entry(encoder: TrainedEncoder) -> Path:
     return recorded
 
 
-def file_side(encoder: TrainedEncoder, path: Path, separator: str, key: str) -> Side:
-    """A parquet / CSV file through the checkpoint's featurizer (columns checked first, named when missing)."""
+def file_side(encoder: TrainedEncoder, path: Path, separator: str, key: str, as_of: float | None = None) -> Side:
+    """A parquet / CSV file through the checkpoint's featurizer (columns checked first, named when missing);
+    `as_of` (event sequences): the time ages count from, later events set aside, as `predict as_of=`."""
     where = f"{key} {path}"
+    if as_of is not None and encoder.modality != "sequence":
+        raise ConfigError(f"as_of applies to event sequences; {encoder.path} is a {encoder.modality} encoder")
     columns = file_columns(path, separator)
     check_schema(columns, encoder.input_columns(), encoder.modality, encoder.bundle, encoder.path, where, "checkpoint")
     frame = scan_file(path, separator)
     counts, state = Counts(), encoder.state
     if encoder.modality == "sequence":
-        chunks = sequence_chunks(frame, state, encoder.side_fields, encoder.max_len, CHUNK, counts, where)
+        chunks = sequence_chunks(frame, state, encoder.side_fields, encoder.max_len, CHUNK, counts, where, as_of=as_of)
     elif encoder.modality == "tabular":
         chunks = tabular_chunks(frame.select(encoder.input_columns()), state, [], CHUNK, counts, where)
     else:
@@ -93,7 +97,7 @@ def file_side(encoder: TrainedEncoder, path: Path, separator: str, key: str) -> 
         raise DataError(f"{where}: no rows to compare")
     inputs = {k: np.concatenate([p.inputs[k] for p in parts]) for k in parts[0].inputs}
     rows = pl.concat([p.rows for p in parts]) if parts[0].rows is not None else None
-    return Side(str(path), inputs, rows)
+    return Side(str(path), inputs, rows, set_aside=dict(counts.set_aside))
 
 
 def field_drifts(

@@ -270,15 +270,28 @@ def test_monitor_on_sequence_events_of_the_run_is_quiet(runs, capsys, tmp_path):
     data = dataset.featurize(cache(run))
     train_users = data.rows[SPLIT.apply(data.rows, data.source).train]
     source = dataset.source(cache(run))
-    events = source.events.filter(pl.col("timestamp") < source.cutoff_timestamp)
-    events = events.join(train_users.lazy().select("user_id"), on="user_id", how="semi", maintain_order="left")
-    events.collect().write_parquet(tmp_path / "e.parquet")  # the training users' events: the reference itself
+    events = source.events.join(train_users.lazy().select("user_id"), on="user_id", how="semi", maintain_order="left")
+    before = events.filter(pl.col("timestamp") < source.cutoff_timestamp).collect()
+    before.write_parquet(tmp_path / "e.parquet")  # the training users' events: the reference itself
     code, stdout, err = use(capsys, "monitor", f"reference={run}", f"current={tmp_path / 'e.parquet'}",
                             f"out={tmp_path / 'm'}", "embedding_rows=200")  # fmt: skip
     assert code == 0, err + stdout
     fields = json.loads((tmp_path / "m" / "drift.json").read_text())["fields"]
     assert [f["name"] for f in fields] == ["item_id", "action", "history length"]
     assert max(f["psi"] for f in fields) == pytest.approx(0.0, abs=1e-12)
+    # the same users' events running into the label window: seen whole they differ from training's; `as_of` the
+    # window's start sets the window's events aside, counted, and what is left is the reference again
+    events.collect().write_parquet(tmp_path / "all.parquet")
+    psi = {}
+    for name, extra in (("whole", []), ("as_of", [f"as_of={source.cutoff_timestamp}"])):
+        code, stdout, err = use(capsys, "monitor", f"reference={run}", f"current={tmp_path / 'all.parquet'}",
+                                f"out={tmp_path / name}", "embedding_rows=0", *extra)  # fmt: skip
+        assert code in (0, 1), err + stdout
+        report = json.loads((tmp_path / name / "drift.json").read_text())
+        psi[name] = max(f["psi"] for f in report["fields"])
+    assert psi["whole"] > 1e-3 and psi["as_of"] == pytest.approx(0.0, abs=1e-12)
+    assert report["current_set_aside"] == {"events at or after as_of": events.collect().height - before.height}
+    assert "set aside" in stdout
 
 
 def test_bad_inputs_are_one_line_errors(runs, capsys, tmp_path, monkeypatch):
@@ -307,6 +320,12 @@ def test_bad_inputs_are_one_line_errors(runs, capsys, tmp_path, monkeypatch):
     assert "holds sequence data" in message and "is a tabular model" in message
     message = refused(capsys, "monitor", f"reference={sequence}", f"current={tmp_path / 'rows.parquet'}", out)
     assert "lacks column(s) timestamp, action of the checkpoint's training schema (dataset synthetic" in message
+    # as_of: for event sequences only, and a time it can read; both checked before the data is
+    message = refused(capsys, "monitor", f"reference={tabular}", f"current={tmp_path / 'rows.parquet'}", "as_of=0", out)
+    assert "as_of applies to event sequences" in message and "is a tabular encoder" in message
+    message = refused(capsys, "monitor", f"reference={sequence}", f"current={tmp_path / 'nowhere.parquet'}",
+                      "as_of=last tuesday", out)  # fmt: skip
+    assert message.startswith("error: as_of") and "last tuesday" in message
     # config mistakes: an unknown key, a missing one, both checkpoints
     assert "unknown key dataset.pth" in refused(capsys, "predict", f"model={tabular / 'model.pt'}", "dataset.pth=x")
     assert "missing dataset.path=..." in refused(capsys, "predict", f"model={tabular / 'model.pt'}")

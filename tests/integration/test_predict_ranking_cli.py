@@ -53,20 +53,29 @@ def test_a_next_item_run_writes_a_ranking_model_bundle(run):
     assert bundle["split"] == {"scheme": "leave-one-out"}
 
 
-def test_predict_on_the_test_users_reproduces_test_hr_and_ndcg(run, capsys, tmp_path):
+def leave_one_out_histories(run: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """The test users' histories as evaluation reads them (events before the label window, the last one held out
+    as the target), their targets, and the events the same users have in the label window."""
     bundle = read_model(run / "model.pt")
     source = instantiate(bundle["dataset_config"]).source(run.parents[2] / ".ssl_ads_cache")
-    events = source.events
-    if source.cutoff_timestamp is not None:  # as the featurizer: the label window is not encoder input
-        events = events.filter(pl.col("timestamp") < source.cutoff_timestamp)
     columns = ["user_id", "item_id", "timestamp", *bundle["dataset_config"].get("side_fields", [])]
+    events = source.events.select(columns)
+    assert source.cutoff_timestamp is not None  # the simulator's label window: the featurizer drops it
+    window = events.filter(pl.col("timestamp") >= source.cutoff_timestamp)
     events = (
-        events.select(columns).sort(["user_id", "timestamp"], maintain_order=True)
+        events.filter(pl.col("timestamp") < source.cutoff_timestamp)
+        .sort(["user_id", "timestamp"], maintain_order=True)
         .with_columns(pl.len().over("user_id").alias("n"), pl.int_range(pl.len()).over("user_id").alias("i"))
         .filter(pl.col("n") >= MIN_EVENTS).collect()
     )  # fmt: skip
     targets = events.filter(pl.col("i") == pl.col("n") - 1).select("user_id", pl.col("item_id").alias("target"))
-    events.filter(pl.col("i") < pl.col("n") - 1).drop("n", "i").write_parquet(tmp_path / "history.parquet")
+    window = window.join(targets.lazy(), on="user_id", how="semi").collect()
+    return events.filter(pl.col("i") < pl.col("n") - 1).drop("n", "i"), targets, window
+
+
+def test_predict_on_the_test_users_reproduces_test_hr_and_ndcg(run, capsys, tmp_path):
+    histories, targets, _ = leave_one_out_histories(run)
+    histories.write_parquet(tmp_path / "history.parquet")
 
     history = f"dataset.path={tmp_path / 'history.parquet'}"
     code, _, err = use(capsys, "predict", f"model={run / 'model.pt'}", history, f"out={tmp_path / 'out'}")
@@ -90,6 +99,24 @@ def test_predict_on_the_test_users_reproduces_test_hr_and_ndcg(run, capsys, tmp_
           f"{row['metrics']['test_ndcg@10']:.6f} ({targets.height} test users)")  # fmt: skip
     assert hr10 == pytest.approx(row["metrics"]["test_hr@10"], abs=1e-6)
     assert ndcg10 == pytest.approx(row["metrics"]["test_ndcg@10"], abs=1e-6)
+
+
+def test_predict_as_of_sets_later_events_aside_and_lists_what_the_history_alone_gives(run, capsys, tmp_path):
+    """The label window's events appended to the histories change nothing when scored `as_of` its start."""
+    histories, _, window = leave_one_out_histories(run)
+    assert window.height > 0
+    histories.write_parquet(tmp_path / "history.parquet")
+    pl.concat([histories, window]).write_parquet(tmp_path / "later.parquet")
+    model = f"model={run / 'model.pt'}"
+    cutoff = int(window["timestamp"].min())  # the window's start: every appended event is at or after it
+    for name, extra in (("history", []), ("later", [f"as_of={cutoff}"])):
+        data = f"dataset.path={tmp_path / name}.parquet"
+        code, _, err = use(capsys, "predict", model, data, f"out={tmp_path / name}", *extra)
+        assert code == 0, err
+    alone, later = (pl.read_parquet(tmp_path / n / "predictions.parquet") for n in ("history", "later"))
+    assert later.equals(alone)
+    summary = json.loads((tmp_path / "later" / "predict.json").read_text())
+    assert summary["set_aside"] == {"events at or after as_of": window.height}
 
 
 def test_a_ranking_model_is_not_exported_as_a_scorer(run, capsys, tmp_path):
