@@ -47,7 +47,8 @@ class MonitorArgs:
     # event sequences: the current file as `predict as_of=` scores it (ages count from this time, events at or after
     # it are set aside and counted); unix seconds or an ISO date / datetime (UTC). null: the file's last event
     as_of: str | None = None
-    separator: str = ","
+    # CSV field separator; null: the one the checkpoint's training file was read with (events_file, tabular_file)
+    separator: str | None = None
     # output directory (default outputs/monitor/<time>/)
     out: str | None = None
     cache_dir: str = ".ssl_ads_cache"

@@ -23,8 +23,8 @@ USAGE = (
 @dataclass
 class InputFile:
     path: str = "???"
-    # CSV field separator (parquet files ignore it)
-    separator: str = ","
+    # CSV field separator (parquet files ignore it); null: the training file's (events_file / tabular_file), else ","
+    separator: str | None = None
 
 
 @dataclass

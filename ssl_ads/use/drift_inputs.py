@@ -26,9 +26,10 @@ from ssl_ads.training.downstream_module import head_features
 from ssl_ads.use.drift import FieldDrift, categorical_drift, numeric_drift
 from ssl_ads.use.encoder import TrainedEncoder
 from ssl_ads.use.featurize import Counts, sequence_chunks, tabular_chunks, text_chunks
-from ssl_ads.use.input_file import file_columns, scan_file
+from ssl_ads.use.input_file import scan_file
 from ssl_ads.use.run_split import recorded_split, training_rows
 from ssl_ads.use.schema_check import check_schema
+from ssl_ads.use.training_layout import events_as_trained, texts_as_trained, training_layout
 
 CHUNK = 65_536
 
@@ -76,16 +77,22 @@ def cached_entry(encoder: TrainedEncoder) -> Path:
     return recorded
 
 
-def file_side(encoder: TrainedEncoder, path: Path, separator: str, key: str, as_of: float | None = None) -> Side:
-    """A parquet / CSV file through the checkpoint's featurizer (columns checked first, named when missing);
-    `as_of` (event sequences): the time ages count from, later events set aside, as `predict as_of=`."""
+def file_side(encoder: TrainedEncoder, path: Path, separator: str | None, key: str, as_of: float | None = None) -> Side:
+    """A parquet / CSV file through the checkpoint's featurizer (columns checked first, named when missing), read
+    as `predict` reads it (a file laid out as the training file was, too: `training_layout`; `separator` None: the
+    training file's); `as_of` (event sequences): the time ages count from, later events set aside."""
     where = f"{key} {path}"
     if as_of is not None and encoder.modality != "sequence":
         raise ConfigError(f"as_of applies to event sequences; {encoder.path} is a {encoder.modality} encoder")
-    columns = file_columns(path, separator)
+    layout = training_layout(encoder.bundle["dataset_config"])
+    separator = separator or layout.separator
+    if encoder.modality == "sequence":
+        frame, set_aside = events_as_trained(path, layout, separator, encoder.input_columns(), where)
+    else:
+        frame, set_aside = texts_as_trained(scan_file(path, separator), layout), {}
+    columns = frame.collect_schema().names()
     check_schema(columns, encoder.input_columns(), encoder.modality, encoder.bundle, encoder.path, where, "checkpoint")
-    frame = scan_file(path, separator)
-    counts, state = Counts(), encoder.state
+    counts, state = Counts(set_aside=set_aside), encoder.state
     if encoder.modality == "sequence":
         chunks = sequence_chunks(frame, state, encoder.side_fields, encoder.max_len, CHUNK, counts, where, as_of=as_of)
     elif encoder.modality == "tabular":

@@ -148,7 +148,8 @@ def sequence_chunks(
 
     def batches() -> Iterator[Chunk]:
         for first, last in bounds:
-            in_range = pl.col("user_id").is_between(users[first], users[last - 1])
+            # literals: a text id passed bare would be read as a column name
+            in_range = pl.col("user_id").is_between(pl.lit(users[first]), pl.lit(users[last - 1]))
             tails = _tails(lazy.filter(in_range), vocab, side_vocabs, max_len, counts, seconds, reference)
             for start in range(0, tails.height, batch_size):
                 part = tails.slice(start, batch_size)

@@ -25,9 +25,10 @@ from ssl_ads.use.bundled_model import BundledModel
 from ssl_ads.use.decision import decision_columns
 from ssl_ads.use.encoder import TrainedEncoder
 from ssl_ads.use.featurize import AsOf, Chunk, Chunks, Counts, Frame, sequence_chunks, tabular_chunks, text_chunks
-from ssl_ads.use.input_file import file_columns, iter_chunks, scan_file
+from ssl_ads.use.input_file import file_columns, iter_chunks
 from ssl_ads.use.model_bundle import ScoringModel, build_model, read_model
 from ssl_ads.use.ranking_model import RankingModel, is_ranking, load_ranking_model
+from ssl_ads.use.training_layout import TrainingLayout, events_as_trained, texts_as_trained, training_layout
 
 BATCH_SIZE = 1024  # the test loop's batch size: the same rows meet in the same batches as in evaluation
 FEATURIZE_ROWS = 16 * BATCH_SIZE  # rows featurized per call: one polars query per block, not per batch
@@ -122,22 +123,31 @@ def load_model(path: str | Path, cache_dir: str | Path = ".ssl_ads_cache") -> Fi
 
 def predict_file(
     model: FineTunedModel | RankingModel, path: Path, out: Path, batch_size: int | None = None,
-    chunk_rows: int = CHUNK_ROWS, separator: str = ",", as_of: AsOf = None,
+    chunk_rows: int = CHUNK_ROWS, separator: str | None = None, as_of: AsOf = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Score a parquet / CSV file into `out` (parquet), streaming tables and texts `chunk_rows` rows at a time
     (events: users a block at a time, `featurize.sequence_chunks`). `batch_size` None: the model's test loop's.
+    A file laid out as the training file was (its column names, timestamp format, text columns) is read as
+    training read it (`training_layout`); `separator` None: the training file's.
 
     Returns a summary: rows read, entities scored, unseen values, rows set aside, seconds.
     """
     started = time.perf_counter()
     where = f"dataset.path {path}"
-    model.check_columns(file_columns(path, separator), where)
+    layout = training_layout(model.bundle["dataset_config"])
+    separator = separator or layout.separator
+    events, set_aside = None, {}
+    if model.modality == "sequence":
+        events, set_aside = events_as_trained(path, layout, separator, model.input_columns(), where)
+        model.check_columns(events.collect_schema().names(), where)
+    else:
+        header = pl.DataFrame(schema=dict.fromkeys(file_columns(path, separator), pl.String))
+        model.check_columns(texts_as_trained(header, layout).columns, where)
     unseen: dict[str, int] = {}
-    set_aside: dict[str, int] = {}
     scored = 0
     writer: pq.ParquetWriter | None = None
     try:
-        for frame in _frames(model, path, chunk_rows, separator):
+        for frame in [events] if events is not None else _chunks(model, path, chunk_rows, separator, layout):
             parts = list(
                 model.predict_batches(frame, batch_size or BATCH_SIZE, where, as_of=as_of)
                 if isinstance(model, FineTunedModel)
@@ -167,16 +177,16 @@ def predict_file(
     }  # fmt: skip
 
 
-def _frames(model: FineTunedModel | RankingModel, path: Path, chunk_rows: int, separator: str) -> Iterator[Frame]:
-    """Events: the whole file, lazily (a user's events may be anywhere in it). Tables and texts: chunks, each row
-    numbered by its position in the file when the file has no id of its own."""
-    if model.modality == "sequence":
-        yield scan_file(path, separator)
-        return
+def _chunks(
+    model: FineTunedModel, path: Path, chunk_rows: int, separator: str, layout: TrainingLayout
+) -> Iterator[pl.DataFrame]:
+    """Tables and texts in chunks, each row numbered by its position in the file when the file has no id of its
+    own (events are one lazy scan instead: a user's events may be anywhere in the file)."""
     own_id = "row_id" if model.modality == "tabular" else "id"
     offset = 0
     with progress(f"scoring {path.name} (rows)") as bar:
         for chunk in iter_chunks(path, chunk_rows, separator):
+            chunk = texts_as_trained(chunk, layout)
             if own_id not in chunk.columns:
                 chunk = chunk.with_columns((pl.int_range(pl.len(), dtype=pl.Int64) + offset).alias(own_id))
             offset += chunk.height

@@ -69,3 +69,17 @@ def test_user_passes_cut_at_whole_batches_within_the_budget():
     assert user_passes(np.full(10, 5), 3, 31) == [(0, 6), (6, 10)]
     assert user_passes(np.full(10, 5), 3, 1) == [(0, 3), (3, 6), (6, 9), (9, 10)]  # at least one batch a pass
     assert user_passes(np.array([], dtype=np.int64), 3, 31) == []
+
+
+@pytest.mark.parametrize("events_per_pass", [50, 10**9])
+def test_text_user_ids_are_read_as_ids_in_every_pass(events_per_pass):
+    """Ad logs key users by text (hashed ids): the passes' user ranges compare ids, never read them as names."""
+    numbered = events()
+    named = numbered.with_columns(("U" + pl.col("user_id").cast(pl.String).str.zfill(4)).alias("user_id"))
+    parts, counts = run(named, 16, events_per_pass)
+    whole, whole_counts = run(numbered, 16, 10**9)
+    assert pl.concat([p.ids for p in parts])["user_id"].to_list() == [
+        f"U{u:04d}" for u in pl.concat([p.ids for p in whole])["user_id"]
+    ]
+    assert all(np.array_equal(a.inputs["items"], b.inputs["items"]) for a, b in zip(parts, whole, strict=True))
+    assert counts == whole_counts

@@ -184,20 +184,11 @@ class EventsFile(ItemTableOption, UserLabelsOption, EventLogDataset):
 
     def _parse_timestamp(self, schema: pl.Schema, source: str) -> pl.Expr:
         """Unix seconds from a datetime, a date, a number, or a string (`timestamp_format` or numeric)."""
-        column = pl.col(RAW + source)
-        dtype = schema[RAW + source]
-        if isinstance(dtype, pl.Datetime):
-            parsed = column.dt.epoch("s")
-        elif dtype == pl.Date:
-            parsed = column.cast(pl.Datetime("us")).dt.epoch("s")
-        elif self.timestamp_format is not None:
-            strings = text(column.cast(pl.String))
-            parsed = strings.str.strptime(pl.Datetime("us"), self.timestamp_format, strict=False).dt.epoch("s")
-        elif dtype == pl.String or dtype.is_numeric():
-            parsed = as_seconds(text(column.cast(pl.String)))
-        else:
+        parsed = parse_timestamp(pl.col(RAW + source), schema[RAW + source], self.timestamp_format)
+        if parsed is None:
+            dtype = schema[RAW + source]
             raise DataError(f"{self.path}: column '{source}' (dataset.columns.timestamp) has type {dtype}")
-        return parsed.cast(pl.Int64).alias("timestamp")
+        return parsed.alias("timestamp")
 
     def _checks(self, schema: pl.Schema, sources: dict[str, str]) -> dict[str, pl.Expr]:
         """Reasons a row is set aside, in the order they are reported."""
@@ -245,6 +236,24 @@ class EventsFile(ItemTableOption, UserLabelsOption, EventLogDataset):
             return pl.scan_parquet(names, hive_partitioning=hive)
         overrides = None if user_column is None else {user_column: pl.String}
         return pl.scan_csv(names, separator=self.separator, infer_schema_length=None, schema_overrides=overrides)
+
+
+def parse_timestamp(column: pl.Expr, dtype: pl.DataType, timestamp_format: str | None) -> pl.Expr | None:
+    """Unix seconds (Int64; null where a value does not parse) from a datetime, a date, a number, or a string
+    (`timestamp_format`, else numeric text); None for a column of any other type. Also how `predict` reads a file
+    laid out as the training file was (`ssl_ads.use.training_layout`)."""
+    if isinstance(dtype, pl.Datetime):
+        parsed = column.dt.epoch("s")
+    elif dtype == pl.Date:
+        parsed = column.cast(pl.Datetime("us")).dt.epoch("s")
+    elif timestamp_format is not None:
+        strings = text(column.cast(pl.String))
+        parsed = strings.str.strptime(pl.Datetime("us"), timestamp_format, strict=False).dt.epoch("s")
+    elif dtype == pl.String or dtype.is_numeric():
+        parsed = as_seconds(text(column.cast(pl.String)))
+    else:
+        return None
+    return parsed.cast(pl.Int64)
 
 
 def _scan_parquet_rows(files: list[Path], path: Path) -> pl.LazyFrame:

@@ -60,11 +60,16 @@ class TextFile(TextDataset):
             if missing:
                 available = ", ".join(frame.columns)
                 raise DataError(f"{path}: {key} names missing column(s) {missing}; available: {available}")
-        # Null parts are skipped; a row whose every part is null or blank stays empty and is set aside later.
-        parts = [pl.col(c).cast(pl.String).str.strip_chars() for c in self.text_cols]
-        parts = [pl.when(p.str.len_chars() > 0).then(p) for p in parts]
-        text = pl.concat_str(parts, separator=self.separator, ignore_nulls=True)
+        text = joined_text(self.text_cols, self.separator)
         ident = pl.col(self.id_col) if self.id_col else pl.int_range(pl.len(), dtype=pl.Int64)
         out = frame.select(ident.alias("id"), text.alias("text"), *[pl.col(c) for c in labels])
         description = f"{' + '.join(self.text_cols)} joined with {self.separator!r}"
         return TextSource(frame=out, labels=labels, name=str(path), description=description)
+
+
+def joined_text(text_cols: list[str], separator: str) -> pl.Expr:
+    """The text columns, trimmed, joined with `separator` (also how `predict` reads a file laid out as the training
+    file was). Null parts are skipped; a row whose every part is null or blank stays empty and is set aside later."""
+    parts = [pl.col(c).cast(pl.String).str.strip_chars() for c in text_cols]
+    parts = [pl.when(p.str.len_chars() > 0).then(p) for p in parts]
+    return pl.concat_str(parts, separator=separator, ignore_nulls=True)

@@ -1,0 +1,117 @@
+"""New files laid out as the model's training file was, so `predict` and `monitor` read the file a user trained on.
+
+A checkpoint records its dataset config, and a file reader's settings say where the canonical columns are:
+`events_file`'s `columns` (by name, by position, or a list in file order), `has_header`, `timestamp_format` and
+`separator`; `tabular_file`'s `separator`; `text_file`'s `text_cols` (joined into `text`) and `id_col`. A new
+file that already holds the canonical columns is read as it is. One that lacks them is renamed and parsed as the
+training reader did, lazily (a scan stays a scan), and events whose timestamp does not parse are set aside and
+counted, not scored with a made-up time. Cleaning that only training does (quarantine files, deduplication,
+k-core filters, the label window) is not repeated: serving scores every user it is given (`as_of` sets a time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import polars as pl
+
+from ssl_ads.data.sources.event_columns import parse_columns
+from ssl_ads.data.sources.events_file import parse_timestamp
+from ssl_ads.data.sources.text_file import joined_text
+from ssl_ads.errors import DataError
+from ssl_ads.use.input_file import is_parquet, scan_file
+
+READERS = {
+    "ssl_ads.data.sources.events_file.EventsFile": "events_file",
+    "ssl_ads.data.sources.tabular_file.TabularFile": "tabular_file",
+    "ssl_ads.data.sources.text_file.TextFile": "text_file",
+}
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
+
+
+@dataclass(frozen=True)
+class TrainingLayout:
+    """The recorded file reader (`events_file`, `tabular_file`, `text_file`; "" for any other dataset, whose new
+    files must hold the canonical columns) and its settings."""
+
+    reader: str = ""
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def separator(self) -> str:
+        """The CSV separator the training file was read with (text_file's `separator` joins texts instead)."""
+        if self.reader in ("events_file", "tabular_file"):
+            return str(self.settings.get("separator") or ",")
+        return ","
+
+    def described(self) -> str:
+        """The settings applied, for messages."""
+        keys = {"events_file": ("columns", "has_header", "timestamp_format"), "text_file": ("text_cols", "id_col")}
+        shown = [f"dataset.{k}={self.settings.get(k)!r}" for k in keys.get(self.reader, ()) if self.settings.get(k)]
+        return f"{self.reader} " + ", ".join(shown)
+
+
+def training_layout(dataset_config: Mapping[str, Any]) -> TrainingLayout:
+    """The layout a checkpoint's `dataset_config` records."""
+    reader = READERS.get(str(dataset_config.get("_target_")), "")
+    return TrainingLayout(reader, dict(dataset_config) if reader else {})
+
+
+def events_as_trained(
+    path: Path, layout: TrainingLayout, separator: str, required: list[str], where: str
+) -> tuple[pl.LazyFrame, dict[str, int]]:
+    """The file's events in the canonical columns, lazily, and the events set aside by reason: the file as it is
+    when it holds `required`, else through the `events_file` layout the model was trained with."""
+    frame = scan_file(path, separator)
+    names = frame.collect_schema().names()
+    if layout.reader != "events_file" or set(required) <= set(names):
+        return frame, {}
+    spec = parse_columns(layout.settings.get("columns"), bool(layout.settings.get("has_header", True)))
+    if not layout.settings.get("has_header", True) and not is_parquet(path):
+        frame = _scan_headerless(path, separator)
+        names = frame.collect_schema().names()
+    renames, mapping = spec.resolve(names, path)
+    frame = frame.rename(renames)
+    names = [renames.get(n, n) for n in names]
+    moved = {source: name for name, source in mapping.items() if source != name and source in names}
+    clashing = [name for name in moved.values() if name in names and name not in moved]
+    frame = frame.drop(clashing).rename(moved)  # the training reader read these columns, not the file's own names
+    if not spec.has_timestamp:  # file order is time order, as in training
+        return frame.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).over("user_id").alias("timestamp")), {}
+    dtype = frame.collect_schema().get("timestamp")
+    if dtype is None or dtype != pl.String:
+        return frame, {}
+    fmt = layout.settings.get("timestamp_format")
+    parsed = parse_timestamp(pl.col("timestamp"), dtype, fmt)
+    if parsed is None:
+        return frame, {}
+    unreadable = pl.col("timestamp").str.strip_chars().str.len_bytes().fill_null(0).gt(0) & parsed.is_null()
+    bad, n = frame.select(unreadable.sum(), pl.len()).collect().row(0)  # one scan of the timestamp column
+    if n and bad == n:
+        raise DataError(f"{where}: no timestamp parses as the training file's did ({layout.described()})")
+    frame = frame.filter(~unreadable).with_columns(parsed.alias("timestamp"))
+    what = f"timestamp_format {fmt!r}" if fmt else "unix seconds"
+    return frame, ({f"events whose timestamp does not parse ({what}, as in training)": bad} if bad else {})
+
+
+def texts_as_trained(frame: Frame, layout: TrainingLayout) -> Frame:
+    """A table or chunk of texts with `text` (and `id`) made from the `text_file` layout's columns when it lacks
+    them; anything else as it is."""
+    names = frame.collect_schema().names() if isinstance(frame, pl.LazyFrame) else frame.columns
+    text_cols = list(layout.settings.get("text_cols") or [])
+    if layout.reader != "text_file" or "text" in names or not text_cols or not set(text_cols) <= set(names):
+        return frame
+    separator = str(layout.settings.get("separator") or ". ")
+    id_col = layout.settings.get("id_col")
+    ident = [pl.col(id_col).alias("id")] if id_col and id_col in names and "id" not in names else []
+    return frame.with_columns(*ident, joined_text(text_cols, separator).alias("text"))
+
+
+def _scan_headerless(path: Path, separator: str) -> pl.LazyFrame:
+    try:
+        return pl.scan_csv(path, separator=separator, has_header=False, infer_schema_length=10_000)
+    except (OSError, pl.exceptions.PolarsError) as err:
+        raise DataError(f"{path}: cannot read as CSV ({err})") from err
