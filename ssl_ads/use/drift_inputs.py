@@ -84,7 +84,7 @@ def file_side(encoder: TrainedEncoder, path: Path, separator: str | None, key: s
     where = f"{key} {path}"
     if as_of is not None and encoder.modality != "sequence":
         raise ConfigError(f"as_of applies to event sequences; {encoder.path} is a {encoder.modality} encoder")
-    layout = training_layout(encoder.bundle["dataset_config"])
+    layout = training_layout(encoder.bundle["dataset_config"], encoder.path)
     separator = separator or layout.separator
     if encoder.modality == "sequence":
         frame, set_aside = events_as_trained(path, layout, separator, encoder.input_columns(), where)

@@ -134,7 +134,7 @@ def predict_file(
     """
     started = time.perf_counter()
     where = f"dataset.path {path}"
-    layout = training_layout(model.bundle["dataset_config"])
+    layout = training_layout(model.bundle["dataset_config"], model.path)
     separator = separator or layout.separator
     events, set_aside = None, {}
     if model.modality == "sequence":

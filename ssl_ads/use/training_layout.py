@@ -21,7 +21,7 @@ import polars as pl
 from ssl_ads.data.sources.event_columns import parse_columns
 from ssl_ads.data.sources.events_file import parse_timestamp
 from ssl_ads.data.sources.text_file import joined_text
-from ssl_ads.errors import DataError
+from ssl_ads.errors import ConfigError, DataError
 from ssl_ads.use.input_file import is_parquet, scan_file
 
 READERS = {
@@ -54,10 +54,33 @@ class TrainingLayout:
         return f"{self.reader} " + ", ".join(shown)
 
 
-def training_layout(dataset_config: Mapping[str, Any]) -> TrainingLayout:
-    """The layout a checkpoint's `dataset_config` records."""
+# the settings read here and what each must be (a checkpoint is data: a crafted one gets a one-line error)
+EXPECTED = {
+    "has_header": (bool, "true or false"),
+    "timestamp_format": (str, "a strptime format"),
+    "separator": (str, "a string"),
+    "id_col": (str, "a column name"),
+}
+
+
+def training_layout(dataset_config: Mapping[str, Any], checkpoint: str | Path = "the checkpoint") -> TrainingLayout:
+    """The layout a checkpoint's `dataset_config` records, its settings checked."""
     reader = READERS.get(str(dataset_config.get("_target_")), "")
-    return TrainingLayout(reader, dict(dataset_config) if reader else {})
+    if not reader:
+        return TrainingLayout()
+    settings = dict(dataset_config)
+    for key, (kind, expected) in EXPECTED.items():
+        if settings.get(key) is not None and not isinstance(settings[key], kind):
+            raise DataError(f"{checkpoint}: its dataset config's {key}={settings[key]!r} is not {expected}")
+    text_cols = settings.get("text_cols")
+    if text_cols is not None and not (isinstance(text_cols, list) and all(isinstance(c, str) for c in text_cols)):
+        raise DataError(f"{checkpoint}: its dataset config's text_cols={text_cols!r} is not a list of column names")
+    if reader == "events_file":
+        try:
+            parse_columns(settings.get("columns"), bool(settings.get("has_header", True)))
+        except ConfigError as err:
+            raise DataError(f"{checkpoint}: its dataset config: {err}") from None
+    return TrainingLayout(reader, settings)
 
 
 def events_as_trained(

@@ -84,3 +84,12 @@ def test_texts_are_joined_from_the_training_columns():
     canonical = pl.DataFrame({"text": ["as it is"], "Title": ["x"], "Body": ["y"]})
     assert texts_as_trained(canonical, text_layout).equals(canonical)
     assert text_layout.separator == "," and layout(separator="\t").separator == "\t"
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("timestamp_format", 123), ("has_header", "no"), ("separator", 9), ("text_cols", "Title"), ("columns", "all")],
+)
+def test_a_crafted_checkpoints_layout_is_a_one_line_error(key, value):
+    with pytest.raises(DataError, match=rf"^model.pt: its dataset config('s {key}=|: dataset.{key})"):
+        training_layout({"_target_": EVENTS_FILE, key: value}, "model.pt")
