@@ -43,11 +43,15 @@ def file_columns(path: Path, separator: str = ",") -> list[str]:
 
 
 def scan_file(path: Path, separator: str = ",") -> pl.LazyFrame:
-    """The whole file as a LazyFrame (columns read only when selected)."""
+    """The whole file as a LazyFrame (columns read only when selected); its schema is read here, so an empty or
+    broken file fails here, named, not at the first query."""
     try:
         if is_parquet(path):
-            return pl.scan_parquet(path)
-        return pl.scan_csv(path, separator=separator, infer_schema_length=10_000)
+            frame = pl.scan_parquet(path)
+        else:
+            frame = pl.scan_csv(path, separator=separator, infer_schema_length=10_000)
+        frame.collect_schema()
+        return frame
     except (OSError, pl.exceptions.PolarsError) as err:
         raise DataError(f"{path}: cannot read as {_kind(path)} ({_first_line(err)})") from err
 

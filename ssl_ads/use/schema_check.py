@@ -23,13 +23,22 @@ def check_schema(
     trained_on = dataset_label(bundle["dataset_config"].get("_target_"))
     if guessed is not None and guessed != modality:
         raise DataError(
-            f"{where}: holds {guessed} data ({', '.join(columns[:8])}) but {path} is a {modality} {kind} "
+            f"{where}: holds {guessed} data ({listed(columns, 8)}) but {path} is a {modality} {kind} "
             f"(dataset {trained_on}); it reads columns {', '.join(required)}"
         )
     raise DataError(
         f"{where}: lacks column(s) {', '.join(missing)} of the {kind}'s training schema (dataset {trained_on}: "
-        f"{', '.join(required)}); it has {', '.join(columns) or 'no columns'}"
+        f"{', '.join(required)}); it has {listed(columns) or 'no columns'}"
     )
+
+
+def listed(columns: list[str], most: int = 30) -> str:
+    """Column names for a one-line message: at most `most`, each at most 40 characters, unprintable ones quoted
+    (a binary file read as CSV has a "header" of bytes)."""
+    shown = [c if c.isprintable() and len(c) <= 40 else repr(c[:40]) + ("…" if len(c) > 40 else "")
+             for c in columns[:most]]  # fmt: skip
+    more = f" … ({len(columns)} columns)" if len(columns) > most else ""
+    return ", ".join(shown) + more
 
 
 def data_modality(columns: list[str]) -> str | None:
