@@ -15,7 +15,8 @@ Protocol (printed with the figures):
   user x item counts of the same events: the simulator's events before the label window, all of ML-100k's ratings)
   and a random expansion (its expected precision is the segment's base rate among the candidates). Both scorers of
   `ssl-ads lookalike` are reported: `centroid` (cosine to the seeds' mean direction) and `max` (to the nearest
-  seed). Figures are mean ± std over the seed draws (for (a), of the mean over the 12 segments).
+  seed), each on the vectors as they are and centred (`centre=true`: minus the mean of all the users' vectors).
+  Figures are mean ± std over the seed draws (for (a), of the mean over the 12 segments).
 - (c) exact search's cost, which decides whether an approximate index (FAISS, hnswlib) earns its place: the blocked
   top-k on `--timing-rows` random 64-dim vectors, 50 seeds, k = 10,000.
 
@@ -28,6 +29,7 @@ Runs whose files already exist under `--work` are read, not rerun.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import shlex
 import subprocess
@@ -113,10 +115,10 @@ def tfidf_vectors(events: pl.DataFrame, user_ids: pl.Series) -> torch.Tensor:
     return torch.from_numpy(TfidfTransformer().fit_transform(counts).toarray().astype(np.float32))
 
 
-def precision_at_k(vectors: torch.Tensor, members: np.ndarray, seeds: np.ndarray, scorer: str) -> float:
+def precision_at_k(vectors: torch.Tensor, members: np.ndarray, seeds: np.ndarray, scorer: str, centred: bool) -> float:
     """Share of the k = |segment| - |seeds| expanded users that are in the segment."""
     k = int(members.sum()) - len(seeds)
-    rows, _ = top_k(vectors, torch.from_numpy(seeds), k, scorer)
+    rows, _ = top_k(vectors, torch.from_numpy(seeds), k, scorer, centre=vectors.mean(0) if centred else None)
     return float(members[rows.numpy()].mean())
 
 
@@ -131,9 +133,10 @@ def expand_segments(
             rng = np.random.default_rng([draw, s_index])
             seeds = rng.choice(np.flatnonzero(members), N_SEEDS, replace=False)
             for rep, vectors in representations.items():
-                for scorer in SCORERS:
-                    value = precision_at_k(vectors, members, seeds, scorer)
-                    results.setdefault(f"{rep}, {scorer}", [[] for _ in range(n_draws)])[draw].append(value)
+                for scorer, centred in itertools.product(SCORERS, (False, True)):
+                    value = precision_at_k(vectors, members, seeds, scorer, centred)
+                    name = f"{rep}, {scorer}{', centred' if centred else ''}"
+                    results.setdefault(name, [[] for _ in range(n_draws)])[draw].append(value)
             base = (members.sum() - N_SEEDS) / (n - N_SEEDS)
             results.setdefault("random expansion (base rate)", [[] for _ in range(n_draws)])[draw].append(base)
     return {name: np.array([np.mean(v) for v in per_draw]) for name, per_draw in results.items()}

@@ -33,11 +33,14 @@ USAGE = """usage: ssl-ads lookalike embeddings=<users.parquet> seeds=<ids.csv> k
                file without that header (read as a bare list of ids)
   k=           users to add to the audience (seeds excluded)
   method=      centroid (cosine to the seeds' mean direction, default) or max (highest cosine to any seed)
+  centre=      true: subtract the mean of all the users' vectors first (one more pass over the file), so cosines
+               compare deviations from the average user; false (default): the vectors as they are
   id_col=      the embeddings' id column, when it has more than one besides `embedding`
   out=         output parquet (id, score, rank); default outputs/lookalike/<time>/lookalike.parquet
   block_size=  candidates scored per block (memory: one block), default 65536"""
 
-KEYS = ("embeddings", "seeds", "k", "method", "id_col", "out", "block_size")
+KEYS = ("embeddings", "seeds", "k", "method", "centre", "id_col", "out", "block_size")
+SWITCH = {"true": True, "false": False}
 EMBEDDING = "embedding"
 
 
@@ -47,6 +50,7 @@ class Request:
     seeds: Path
     k: int
     method: str = "centroid"
+    centre: bool = False
     id_col: str | None = None
     out: Path | None = None
     block_size: int = BLOCK_SIZE
@@ -67,11 +71,15 @@ def parse_args(argv: list[str]) -> Request:
     method = values.get("method", "centroid")
     if method not in METHODS:
         raise ConfigError(f"lookalike: method must be one of {', '.join(METHODS)}, got {method!r}")
+    centre = SWITCH.get(values.get("centre", "false").strip().lower())
+    if centre is None:
+        raise ConfigError(f"lookalike: centre must be true or false, got {values['centre']!r}")
     return Request(
         embeddings=Path(values["embeddings"]),
         seeds=Path(values["seeds"]),
         k=k,
         method=method,
+        centre=centre,
         id_col=values.get("id_col") or None,
         out=Path(values["out"]) if values.get("out") else None,
         block_size=block_size,
@@ -145,13 +153,15 @@ def expand(request: Request) -> tuple[pl.DataFrame, dict]:
             f"(id column '{column}', {dtype}); e.g. {', '.join(map(str, seeds.head(3).to_list())) or 'no valid id'}"
         )
     known = found.get_column(column).unique()
-    query = audience_query(torch.from_numpy(found.get_column(EMBEDDING).to_numpy(writable=True)), request.method)
+    shift = mean_vector(request.embeddings, request.block_size) if request.centre else 0.0
+    seed_vectors = torch.from_numpy(found.get_column(EMBEDDING).to_numpy(writable=True))
+    query = audience_query(seed_vectors - shift, request.method)
     top = RunningTopK(request.k)
     offset = 0
     for batch in pq.ParquetFile(request.embeddings).iter_batches(request.block_size, columns=[column, EMBEDDING]):
         block = pl.from_arrow(batch)
         keep = torch.from_numpy(~block.get_column(column).is_in(known.implode()).to_numpy(writable=True))
-        scores = block_scores(torch.from_numpy(block.get_column(EMBEDDING).to_numpy(writable=True)), query)
+        scores = block_scores(torch.from_numpy(block.get_column(EMBEDDING).to_numpy(writable=True)) - shift, query)
         top.update(scores[keep], torch.arange(offset, offset + block.height)[keep])
         offset += block.height
     ids = pl.read_parquet(request.embeddings, columns=[column]).get_column(column).gather(top.rows.numpy())
@@ -160,8 +170,19 @@ def expand(request: Request) -> tuple[pl.DataFrame, dict]:
         "embeddings": str(request.embeddings), "seeds": str(request.seeds), "id_col": column,
         "seed_ids_listed": n_listed, "seed_ids_known": known.len(), "seed_ids_unknown": n_listed - known.len(),
         "k": request.k, "returned": result.height, "candidates": offset - known.len(), "method": request.method,
+        "centre": request.centre,
     }  # fmt: skip
     return result, summary
+
+
+def mean_vector(path: Path, block_size: int) -> torch.Tensor:
+    """The mean of every user's vector (float64 sums, one streamed pass): what `centre=true` subtracts."""
+    total, count = None, 0
+    for batch in pq.ParquetFile(path).iter_batches(block_size, columns=[EMBEDDING]):
+        block = torch.from_numpy(pl.from_arrow(batch).get_column(EMBEDDING).to_numpy(writable=True)).double()
+        total = block.sum(0) if total is None else total + block.sum(0)
+        count += len(block)
+    return (total / max(count, 1)).float()
 
 
 def main(argv: list[str]) -> int:
@@ -187,7 +208,8 @@ def main(argv: list[str]) -> int:
     scores = f"scores {result['score'].max():.3f} to {result['score'].min():.3f}" if result.height else "no candidates"
     console.print(
         f"[green]lookalike:[/] {summary['seed_ids_known']:,} seeds{escape(note)} → {summary['returned']:,} users by "
-        f"{request.method} cosine ({scores}{escape(short)}) → {escape(str(out))}"
+        f"{request.method} cosine{', centred' if request.centre else ''} ({scores}{escape(short)}) → "
+        f"{escape(str(out))}"
     )
     return 0
 

@@ -16,6 +16,7 @@ from ssl_ads.use.lookalike import RunningTopK, top_k
 
 def _brute_force(vectors: torch.Tensor, seeds: list[int], k: int, method: str) -> tuple[list[int], np.ndarray]:
     """Every cosine at once, seeds removed, sorted: what the blocked search must reproduce."""
+    vectors = vectors.clone()
     unit = vectors / vectors.norm(dim=1, keepdim=True)
     if method == "centroid":
         centroid = unit[seeds].mean(0)
@@ -27,13 +28,15 @@ def _brute_force(vectors: torch.Tensor, seeds: list[int], k: int, method: str) -
     return order.tolist(), scores[order].numpy()
 
 
+@pytest.mark.parametrize("centred", [False, True])
 @pytest.mark.parametrize("method", ["centroid", "max"])
-def test_blocked_top_k_equals_brute_force_for_any_block_size(method):
-    vectors = torch.randn(1000, 16, generator=torch.Generator().manual_seed(0))
+def test_blocked_top_k_equals_brute_force_for_any_block_size(method, centred):
+    vectors = torch.randn(1000, 16, generator=torch.Generator().manual_seed(0)) + 3.0
     seeds = [3, 17, 256, 999]
-    expected_rows, expected_scores = _brute_force(vectors, seeds, 50, method)
+    centre = vectors.mean(0) if centred else None
+    expected_rows, expected_scores = _brute_force(vectors - (centre if centred else 0.0), seeds, 50, method)
     for block in (1, 7, 64, 333, 1000, 5000):
-        rows, scores = top_k(vectors, torch.tensor(seeds), 50, method, block)
+        rows, scores = top_k(vectors, torch.tensor(seeds), 50, method, block, centre=centre)
         assert rows.tolist() == expected_rows, block
         np.testing.assert_allclose(scores.numpy(), expected_scores, rtol=1e-5, atol=1e-6)
 
@@ -103,6 +106,7 @@ def test_seeds_with_no_known_id_are_refused_naming_file_and_column(embeddings, t
         (["k=ten"], "k must be an integer >= 1, got 'ten'"),
         (["k=5", "method=mean"], "method must be one of centroid, max, got 'mean'"),
         (["k=5", "colour=red"], "unexpected argument 'colour=red'"),
+        (["k=5", "centre=maybe"], "centre must be true or false, got 'maybe'"),
     ],
 )
 def test_bad_arguments_are_one_line_errors(embeddings, tmp_path, capsys, args, expected):
@@ -119,3 +123,25 @@ def test_seeds_file_without_the_id_column_is_refused(embeddings, tmp_path, capsy
     assert f"seeds: {seeds} has no column 'user_id' (the embeddings' id column); columns: uid, other" in (
         _one_error_line(capsys)
     )
+
+
+def test_the_stage_centres_on_the_streamed_mean_as_top_k_does_in_memory(tmp_path, monkeypatch):
+    """`centre=true`: the mean of every user's vector, summed block by block, subtracted before the cosine; the
+    audience is `top_k(..., centre=mean)`'s, and differs from the uncentred one on vectors sharing an offset."""
+    monkeypatch.chdir(tmp_path)
+    vectors = torch.randn(400, 8, generator=torch.Generator().manual_seed(0)) * torch.linspace(0.2, 3, 8) + 5.0
+    path = tmp_path / "users.parquet"
+    ids = pl.DataFrame({"user_id": np.arange(1000, 1400)})
+    ids.with_columns(pl.Series("embedding", vectors.numpy())).write_parquet(path)
+    (tmp_path / "seeds.csv").write_text("user_id\n" + "\n".join(map(str, range(1000, 1030))) + "\n")
+    chosen = {}
+    for centre in ("false", "true"):
+        out = tmp_path / f"audience_{centre}.parquet"
+        assert main([f"embeddings={path}", "seeds=seeds.csv", "k=100", f"out={out}", f"centre={centre}",
+                     "block_size=64"]) == 0  # fmt: skip
+        chosen[centre] = (pl.read_parquet(out)["user_id"] - 1000).to_list()
+        rows, _ = top_k(vectors, torch.arange(30), 100, centre=vectors.mean(0) if centre == "true" else None)
+        assert rows.tolist() == chosen[centre]
+    assert chosen["true"] != chosen["false"]
+    summaries = [json.loads(m.read_text()) for m in (tmp_path / "outputs" / "lookalike").glob("*/metrics.json")]
+    assert sorted(summary["centre"] for summary in summaries) == [False, True]
