@@ -29,7 +29,9 @@ Runs whose files already exist under `--work` are read, not rerun.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
+import json
 import os
 import shlex
 import subprocess
@@ -152,9 +154,10 @@ def show(title: str, table: dict[str, dict[str, np.ndarray]]) -> None:
         print(f"| {method} | " + " | ".join(cells) + " |")
 
 
-def simulator(work: Path, epochs: int, draws: int, threads: int) -> None:
-    overrides = ["experiment=demo", "dataset.side_fields=[]"]  # items only, as the README figure was measured
-    users_path, seconds = pretrain_and_embed("simulator", overrides, epochs, work, threads)
+def simulator(work: Path, epochs: int, draws: int, threads: int, extra: list[str]) -> None:
+    overrides = ["experiment=demo", "dataset.side_fields=[]", *extra]  # items only, as the README figure was measured
+    name = "simulator" + ("-" + hashlib.sha1(json.dumps(extra).encode()).hexdigest()[:8] if extra else "")
+    users_path, seconds = pretrain_and_embed(name, overrides, epochs, work, threads)
     dataset = dataset_of(overrides, work)
     truth = pl.read_parquet(load_or_simulate(dataset.settings, work / "cache") / "users.parquet")
     users = pl.read_parquet(users_path).join(truth.select("user_id", "dominant_topic"), on="user_id", how="left")
@@ -178,10 +181,11 @@ def check_cli(users_path: Path, segments: dict, vectors: torch.Tensor, ids: pl.S
     members = next(iter(segments.values()))
     seeds = np.random.default_rng(0).choice(np.flatnonzero(members), N_SEEDS, replace=False)
     k = int(members.sum()) - N_SEEDS
-    seeds_csv, out = work / "simulator" / "seeds.csv", work / "simulator" / "audience.parquet"
+    run = users_path.parents[1]
+    seeds_csv, out = run / "seeds.csv", run / "audience.parquet"
     ids.gather(seeds).to_frame("user_id").write_csv(seeds_csv)
     cli(["lookalike", f"embeddings={users_path}", f"seeds={seeds_csv}", f"k={k}", f"out={out}"],
-        work / "simulator" / "lookalike.log", threads)  # fmt: skip
+        run / "lookalike.log", threads)  # fmt: skip
     rows, _ = top_k(vectors, torch.from_numpy(seeds), k)
     same = pl.read_parquet(out)["user_id"].to_list() == ids.gather(rows.numpy()).to_list()
     print(f"  ssl-ads lookalike (CLI, streamed blocks) equals the in-memory top-k: {same}")
@@ -227,26 +231,40 @@ def timing(rows: int, threads: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, required=True, help="folder of get_public_data.sh (holds ml-100k/)")
+    parser.add_argument("--data", type=Path, help="folder of get_public_data.sh (holds ml-100k/); needed for (b)")
     parser.add_argument("--work", type=Path, default=Path("outputs/bench_lookalike"))
     parser.add_argument("--threads", type=int, default=1, help="torch / OpenMP threads (the machine is shared)")
     parser.add_argument("--sim-epochs", type=int, default=8)
     parser.add_argument("--ml-epochs", type=int, default=20)
     parser.add_argument("--seeds", type=int, default=5, help="seed-audience draws per segment")
     parser.add_argument("--timing-rows", type=int, default=1_000_000)
+    parser.add_argument(
+        "--sim-overrides",
+        nargs="*",
+        default=[],
+        help="Hydra overrides for (a)'s encoder, after "
+        "experiment=demo (e.g. pretext.future_days=0: the demo without its activity forecast)",
+    )
+    parser.add_argument("--parts", nargs="+", default=["a", "b", "c"], choices=["a", "b", "c"])
     args = parser.parse_args()
+    if "b" in args.parts and args.data is None:
+        parser.error("--data is needed for part b (ML-100k)")
     torch.set_num_threads(args.threads)
     args.work.mkdir(parents=True, exist_ok=True)
-    args.work, args.data = args.work.resolve(), args.data.resolve()
+    args.work = args.work.resolve()
+    args.data = args.data.resolve() if args.data else None
     started = time.perf_counter()
     print(__doc__.split("\n\n    bash")[0])
     print(f"\nload average at start: {load()}")
-    print("\n(a) simulator")
-    simulator(args.work, args.sim_epochs, args.seeds, args.threads)
-    print("\n(b) ML-100k")
-    movielens(args.data, args.work, args.ml_epochs, args.seeds, args.threads)
-    print("\n(c) exact search cost")
-    timing(args.timing_rows, args.threads)
+    if "a" in args.parts:
+        print(f"\n(a) simulator {' '.join(args.sim_overrides)}")
+        simulator(args.work, args.sim_epochs, args.seeds, args.threads, args.sim_overrides)
+    if "b" in args.parts:
+        print("\n(b) ML-100k")
+        movielens(args.data, args.work, args.ml_epochs, args.seeds, args.threads)
+    if "c" in args.parts:
+        print("\n(c) exact search cost")
+        timing(args.timing_rows, args.threads)
     print(f"\nload average at end: {load()}; total {time.perf_counter() - started:.0f} s")
 
 
