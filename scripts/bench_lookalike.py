@@ -15,7 +15,8 @@ Protocol (printed with the figures):
   user x item counts of the same events: the simulator's events before the label window, all of ML-100k's ratings)
   and a random expansion (its expected precision is the segment's base rate among the candidates). Both scorers of
   `ssl-ads lookalike` are reported: `centroid` (cosine to the seeds' mean direction) and `max` (to the nearest
-  seed), each on the vectors as they are and centred (`centre=true`: minus the mean of all the users' vectors).
+  seed), each in the three spaces of `space=`: raw (the vectors as they are), centred (minus the mean of all the
+  users' vectors) and whitened (by their mean and covariance: every direction at unit variance).
   Figures are mean ± std over the seed draws (for (a), of the mean over the 12 segments).
 - (c) exact search's cost, which decides whether an approximate index (FAISS, hnswlib) earns its place: the blocked
   top-k on `--timing-rows` random 64-dim vectors, 50 seeds, k = 10,000.
@@ -50,6 +51,7 @@ from sklearn.feature_extraction.text import TfidfTransformer
 from ssl_ads.config.choices import CONFIG_DIR
 from ssl_ads.config.schema import register_configs
 from ssl_ads.data.sources.synthetic_tables import load_or_simulate
+from ssl_ads.use.embedding_space import SPACES, Space, population_space
 from ssl_ads.use.lookalike import top_k
 
 REPO = Path(__file__).resolve().parents[1]
@@ -117,10 +119,10 @@ def tfidf_vectors(events: pl.DataFrame, user_ids: pl.Series) -> torch.Tensor:
     return torch.from_numpy(TfidfTransformer().fit_transform(counts).toarray().astype(np.float32))
 
 
-def precision_at_k(vectors: torch.Tensor, members: np.ndarray, seeds: np.ndarray, scorer: str, centred: bool) -> float:
+def precision_at_k(vectors: torch.Tensor, members: np.ndarray, seeds: np.ndarray, scorer: str, space: Space) -> float:
     """Share of the k = |segment| - |seeds| expanded users that are in the segment."""
     k = int(members.sum()) - len(seeds)
-    rows, _ = top_k(vectors, torch.from_numpy(seeds), k, scorer, centre=vectors.mean(0) if centred else None)
+    rows, _ = top_k(vectors, torch.from_numpy(seeds), k, scorer, space=space)
     return float(members[rows.numpy()].mean())
 
 
@@ -130,14 +132,15 @@ def expand_segments(
     """precision@k per (method, draw), averaged over the segments: `{method: [n_draws]}`, random included."""
     results: dict[str, list[list[float]]] = {}
     n = len(next(iter(segments.values())))
+    spaces = {rep: {kind: population_space(v, kind) for kind in SPACES} for rep, v in representations.items()}
     for s_index, members in enumerate(segments.values()):
         for draw in range(n_draws):
             rng = np.random.default_rng([draw, s_index])
             seeds = rng.choice(np.flatnonzero(members), N_SEEDS, replace=False)
             for rep, vectors in representations.items():
-                for scorer, centred in itertools.product(SCORERS, (False, True)):
-                    value = precision_at_k(vectors, members, seeds, scorer, centred)
-                    name = f"{rep}, {scorer}{', centred' if centred else ''}"
+                for scorer, kind in itertools.product(SCORERS, SPACES):
+                    value = precision_at_k(vectors, members, seeds, scorer, spaces[rep][kind])
+                    name = f"{rep}, {scorer}, {kind}"
                     results.setdefault(name, [[] for _ in range(n_draws)])[draw].append(value)
             base = (members.sum() - N_SEEDS) / (n - N_SEEDS)
             results.setdefault("random expansion (base rate)", [[] for _ in range(n_draws)])[draw].append(base)
@@ -186,7 +189,7 @@ def check_cli(users_path: Path, segments: dict, vectors: torch.Tensor, ids: pl.S
     ids.gather(seeds).to_frame("user_id").write_csv(seeds_csv)
     cli(["lookalike", f"embeddings={users_path}", f"seeds={seeds_csv}", f"k={k}", f"out={out}"],
         run / "lookalike.log", threads)  # fmt: skip
-    rows, _ = top_k(vectors, torch.from_numpy(seeds), k)
+    rows, _ = top_k(vectors, torch.from_numpy(seeds), k, space=population_space(vectors, "whitened"))  # the default
     same = pl.read_parquet(out)["user_id"].to_list() == ids.gather(rows.numpy()).to_list()
     print(f"  ssl-ads lookalike (CLI, streamed blocks) equals the in-memory top-k: {same}")
 

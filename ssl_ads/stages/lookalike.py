@@ -23,6 +23,7 @@ from rich.markup import escape
 
 from ssl_ads.data.io import write_json_atomic
 from ssl_ads.errors import ConfigError, DataError, SslAdsError
+from ssl_ads.use.embedding_space import SPACES, PopulationStats, Space
 from ssl_ads.use.lookalike import BLOCK_SIZE, METHODS, RunningTopK, audience_query, block_scores
 from ssl_ads.use.parquet_out import write_parquet_atomic
 
@@ -33,14 +34,14 @@ USAGE = """usage: ssl-ads lookalike embeddings=<users.parquet> seeds=<ids.csv> k
                file without that header (read as a bare list of ids)
   k=           users to add to the audience (seeds excluded)
   method=      centroid (cosine to the seeds' mean direction, default) or max (highest cosine to any seed)
-  centre=      true: subtract the mean of all the users' vectors first (one more pass over the file), so cosines
-               compare deviations from the average user; false (default): the vectors as they are
+  space=       whitened (default): cosines after whitening by every user's mean and covariance (one more pass
+               over the file), so every direction of the embedding counts alike; centred: minus the mean only;
+               raw: the vectors as they are
   id_col=      the embeddings' id column, when it has more than one besides `embedding`
   out=         output parquet (id, score, rank); default outputs/lookalike/<time>/lookalike.parquet
   block_size=  candidates scored per block (memory: one block), default 65536"""
 
-KEYS = ("embeddings", "seeds", "k", "method", "centre", "id_col", "out", "block_size")
-SWITCH = {"true": True, "false": False}
+KEYS = ("embeddings", "seeds", "k", "method", "space", "id_col", "out", "block_size")
 EMBEDDING = "embedding"
 
 
@@ -50,7 +51,7 @@ class Request:
     seeds: Path
     k: int
     method: str = "centroid"
-    centre: bool = False
+    space: str = "whitened"
     id_col: str | None = None
     out: Path | None = None
     block_size: int = BLOCK_SIZE
@@ -71,15 +72,15 @@ def parse_args(argv: list[str]) -> Request:
     method = values.get("method", "centroid")
     if method not in METHODS:
         raise ConfigError(f"lookalike: method must be one of {', '.join(METHODS)}, got {method!r}")
-    centre = SWITCH.get(values.get("centre", "false").strip().lower())
-    if centre is None:
-        raise ConfigError(f"lookalike: centre must be true or false, got {values['centre']!r}")
+    space = values.get("space", "whitened")
+    if space not in SPACES:
+        raise ConfigError(f"lookalike: space must be one of {', '.join(SPACES)}, got {space!r}")
     return Request(
         embeddings=Path(values["embeddings"]),
         seeds=Path(values["seeds"]),
         k=k,
         method=method,
-        centre=centre,
+        space=space,
         id_col=values.get("id_col") or None,
         out=Path(values["out"]) if values.get("out") else None,
         block_size=block_size,
@@ -153,15 +154,16 @@ def expand(request: Request) -> tuple[pl.DataFrame, dict]:
             f"(id column '{column}', {dtype}); e.g. {', '.join(map(str, seeds.head(3).to_list())) or 'no valid id'}"
         )
     known = found.get_column(column).unique()
-    shift = mean_vector(request.embeddings, request.block_size) if request.centre else 0.0
-    seed_vectors = torch.from_numpy(found.get_column(EMBEDDING).to_numpy(writable=True))
-    query = audience_query(seed_vectors - shift, request.method)
+    space = population(request.embeddings, request.block_size, request.space)
+    query = audience_query(space.apply(torch.from_numpy(found.get_column(EMBEDDING).to_numpy(writable=True))),
+                           request.method)  # fmt: skip
     top = RunningTopK(request.k)
     offset = 0
     for batch in pq.ParquetFile(request.embeddings).iter_batches(request.block_size, columns=[column, EMBEDDING]):
         block = pl.from_arrow(batch)
         keep = torch.from_numpy(~block.get_column(column).is_in(known.implode()).to_numpy(writable=True))
-        scores = block_scores(torch.from_numpy(block.get_column(EMBEDDING).to_numpy(writable=True)) - shift, query)
+        vectors = torch.from_numpy(block.get_column(EMBEDDING).to_numpy(writable=True))
+        scores = block_scores(space.apply(vectors), query)
         top.update(scores[keep], torch.arange(offset, offset + block.height)[keep])
         offset += block.height
     ids = pl.read_parquet(request.embeddings, columns=[column]).get_column(column).gather(top.rows.numpy())
@@ -170,19 +172,18 @@ def expand(request: Request) -> tuple[pl.DataFrame, dict]:
         "embeddings": str(request.embeddings), "seeds": str(request.seeds), "id_col": column,
         "seed_ids_listed": n_listed, "seed_ids_known": known.len(), "seed_ids_unknown": n_listed - known.len(),
         "k": request.k, "returned": result.height, "candidates": offset - known.len(), "method": request.method,
-        "centre": request.centre,
+        "space": request.space,
     }  # fmt: skip
     return result, summary
 
 
-def mean_vector(path: Path, block_size: int) -> torch.Tensor:
-    """The mean of every user's vector (float64 sums, one streamed pass): what `centre=true` subtracts."""
-    total, count = None, 0
-    for batch in pq.ParquetFile(path).iter_batches(block_size, columns=[EMBEDDING]):
-        block = torch.from_numpy(pl.from_arrow(batch).get_column(EMBEDDING).to_numpy(writable=True)).double()
-        total = block.sum(0) if total is None else total + block.sum(0)
-        count += len(block)
-    return (total / max(count, 1)).float()
+def population(path: Path, block_size: int, kind: str) -> Space:
+    """The `space` map fitted on every user's vector, in one streamed pass (none for `raw`)."""
+    stats = PopulationStats()
+    if kind != "raw":
+        for batch in pq.ParquetFile(path).iter_batches(block_size, columns=[EMBEDDING]):
+            stats.add(torch.from_numpy(pl.from_arrow(batch).get_column(EMBEDDING).to_numpy(writable=True)))
+    return stats.space(kind)
 
 
 def main(argv: list[str]) -> int:
@@ -208,7 +209,7 @@ def main(argv: list[str]) -> int:
     scores = f"scores {result['score'].max():.3f} to {result['score'].min():.3f}" if result.height else "no candidates"
     console.print(
         f"[green]lookalike:[/] {summary['seed_ids_known']:,} seeds{escape(note)} → {summary['returned']:,} users by "
-        f"{request.method} cosine{', centred' if request.centre else ''} ({scores}{escape(short)}) → "
+        f"{request.method} cosine, {request.space} ({scores}{escape(short)}) → "
         f"{escape(str(out))}"
     )
     return 0

@@ -12,9 +12,8 @@ How a candidate is scored against the audience (`method`):
 - `max`: its highest cosine to any single seed. Keeps the audience's sub-groups (a seed list mixing two
   interests expands into both) but follows every atypical seed as well; S dot products per candidate.
 
-Centring (`centre=`, the stage's `centre=true`): every vector minus the mean user's before the cosine. An encoder's
-user vectors often share one large common direction (cosines of 0.99 between any two users), which then decides
-the ranking more than what sets the seeds apart; centred, cosines compare deviations from the average user.
+The cosine is taken in a `space` fitted on the whole population (`embedding_space`): the vectors as they are,
+centred, or whitened (the stage's default).
 """
 
 from __future__ import annotations
@@ -22,6 +21,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 from torch.nn import functional as F
+
+from ssl_ads.use.embedding_space import Space
 
 METHODS = ("centroid", "max")
 BLOCK_SIZE = 65_536
@@ -69,24 +70,24 @@ class RunningTopK:
 
 def top_k(
     vectors: Tensor, seed_rows: Tensor, k: int, method: str = "centroid", block_size: int = BLOCK_SIZE,
-    centre: Tensor | None = None,
+    space: Space | None = None,
 ) -> tuple[Tensor, Tensor]:  # fmt: skip
-    """Rows (and scores) of the k candidates most similar to the seed rows, best first, seeds excluded.
+    """Rows (and scores) of the k candidates most similar to the seed rows, best first, seeds excluded, with every
+    vector mapped by `space` first (`embedding_space.population_space`; None: as they are).
 
-    `centre` (a `[D]` vector, e.g. `vectors.mean(0)`) is subtracted from every vector first. Fewer than k come back
-    when fewer candidates exist.
+    Fewer than k come back when fewer candidates exist.
     """
     if block_size < 1:
         raise ValueError(f"block_size must be >= 1, got {block_size}")
+    space = space or Space()
     seed_rows = torch.as_tensor(seed_rows, dtype=torch.long)
-    shift = torch.zeros(vectors.shape[1]) if centre is None else centre.float()
-    query = audience_query(vectors[seed_rows] - shift, method)
+    query = audience_query(space.apply(vectors[seed_rows]), method)
     excluded = torch.zeros(len(vectors), dtype=torch.bool)
     excluded[seed_rows] = True
     top = RunningTopK(k)
     for start in range(0, len(vectors), block_size):
         stop = min(start + block_size, len(vectors))
         keep = ~excluded[start:stop]
-        scores = block_scores(vectors[start:stop] - shift, query)
+        scores = block_scores(space.apply(vectors[start:stop]), query)
         top.update(scores[keep], torch.arange(start, stop)[keep])
     return top.rows, top.scores

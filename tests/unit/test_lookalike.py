@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from ssl_ads.stages.lookalike import main
+from ssl_ads.use.embedding_space import SPACES, population_space
 from ssl_ads.use.lookalike import RunningTopK, top_k
 
 
@@ -28,15 +29,15 @@ def _brute_force(vectors: torch.Tensor, seeds: list[int], k: int, method: str) -
     return order.tolist(), scores[order].numpy()
 
 
-@pytest.mark.parametrize("centred", [False, True])
+@pytest.mark.parametrize("kind", SPACES)
 @pytest.mark.parametrize("method", ["centroid", "max"])
-def test_blocked_top_k_equals_brute_force_for_any_block_size(method, centred):
-    vectors = torch.randn(1000, 16, generator=torch.Generator().manual_seed(0)) + 3.0
+def test_blocked_top_k_equals_brute_force_for_any_block_size(method, kind):
+    vectors = torch.randn(1000, 16, generator=torch.Generator().manual_seed(0)) * torch.linspace(0.1, 4, 16) + 3.0
     seeds = [3, 17, 256, 999]
-    centre = vectors.mean(0) if centred else None
-    expected_rows, expected_scores = _brute_force(vectors - (centre if centred else 0.0), seeds, 50, method)
+    space = population_space(vectors, kind)
+    expected_rows, expected_scores = _brute_force(space.apply(vectors), seeds, 50, method)
     for block in (1, 7, 64, 333, 1000, 5000):
-        rows, scores = top_k(vectors, torch.tensor(seeds), 50, method, block, centre=centre)
+        rows, scores = top_k(vectors, torch.tensor(seeds), 50, method, block, space=space)
         assert rows.tolist() == expected_rows, block
         np.testing.assert_allclose(scores.numpy(), expected_scores, rtol=1e-5, atol=1e-6)
 
@@ -106,7 +107,7 @@ def test_seeds_with_no_known_id_are_refused_naming_file_and_column(embeddings, t
         (["k=ten"], "k must be an integer >= 1, got 'ten'"),
         (["k=5", "method=mean"], "method must be one of centroid, max, got 'mean'"),
         (["k=5", "colour=red"], "unexpected argument 'colour=red'"),
-        (["k=5", "centre=maybe"], "centre must be true or false, got 'maybe'"),
+        (["k=5", "space=pca"], "space must be one of raw, centred, whitened, got 'pca'"),
     ],
 )
 def test_bad_arguments_are_one_line_errors(embeddings, tmp_path, capsys, args, expected):
@@ -125,9 +126,9 @@ def test_seeds_file_without_the_id_column_is_refused(embeddings, tmp_path, capsy
     )
 
 
-def test_the_stage_centres_on_the_streamed_mean_as_top_k_does_in_memory(tmp_path, monkeypatch):
-    """`centre=true`: the mean of every user's vector, summed block by block, subtracted before the cosine; the
-    audience is `top_k(..., centre=mean)`'s, and differs from the uncentred one on vectors sharing an offset."""
+def test_the_stage_fits_its_space_on_the_streamed_population_as_top_k_does_in_memory(tmp_path, monkeypatch):
+    """`space=`: the population's mean and covariance summed block by block; the audience is `top_k`'s with the
+    same space fitted in memory, and the three spaces choose differently on anisotropic vectors."""
     monkeypatch.chdir(tmp_path)
     vectors = torch.randn(400, 8, generator=torch.Generator().manual_seed(0)) * torch.linspace(0.2, 3, 8) + 5.0
     path = tmp_path / "users.parquet"
@@ -135,13 +136,24 @@ def test_the_stage_centres_on_the_streamed_mean_as_top_k_does_in_memory(tmp_path
     ids.with_columns(pl.Series("embedding", vectors.numpy())).write_parquet(path)
     (tmp_path / "seeds.csv").write_text("user_id\n" + "\n".join(map(str, range(1000, 1030))) + "\n")
     chosen = {}
-    for centre in ("false", "true"):
-        out = tmp_path / f"audience_{centre}.parquet"
-        assert main([f"embeddings={path}", "seeds=seeds.csv", "k=100", f"out={out}", f"centre={centre}",
+    for kind in SPACES:
+        out = tmp_path / f"audience_{kind}.parquet"
+        assert main([f"embeddings={path}", "seeds=seeds.csv", "k=100", f"out={out}", f"space={kind}",
                      "block_size=64"]) == 0  # fmt: skip
-        chosen[centre] = (pl.read_parquet(out)["user_id"] - 1000).to_list()
-        rows, _ = top_k(vectors, torch.arange(30), 100, centre=vectors.mean(0) if centre == "true" else None)
-        assert rows.tolist() == chosen[centre]
-    assert chosen["true"] != chosen["false"]
+        chosen[kind] = (pl.read_parquet(out)["user_id"] - 1000).to_list()
+        rows, _ = top_k(vectors, torch.arange(30), 100, space=population_space(vectors, kind))
+        assert rows.tolist() == chosen[kind]
+    assert len({tuple(rows) for rows in chosen.values()}) == 3
     summaries = [json.loads(m.read_text()) for m in (tmp_path / "outputs" / "lookalike").glob("*/metrics.json")]
-    assert sorted(summary["centre"] for summary in summaries) == [False, True]
+    assert sorted(summary["space"] for summary in summaries) == sorted(SPACES)
+
+
+def test_whitening_gives_the_population_unit_covariance_and_survives_a_constant_dimension():
+    vectors = torch.randn(5000, 6, generator=torch.Generator().manual_seed(1)) @ torch.randn(6, 6) + 2.0
+    vectors[:, 5] = 7.0  # a dimension with no variance: floored, not divided by zero
+    mapped = population_space(vectors, "whitened").apply(vectors)
+    assert torch.isfinite(mapped).all()
+    covariance = torch.cov(mapped.T.double())  # five directions at unit variance, the constant one at none
+    expected = torch.tensor([0.0, 1, 1, 1, 1, 1], dtype=torch.float64)
+    torch.testing.assert_close(torch.linalg.eigvalsh(covariance), expected, atol=1e-3, rtol=1e-3)
+    torch.testing.assert_close(covariance, torch.diag(covariance.diagonal()), atol=1e-3, rtol=1e-3)
