@@ -1,9 +1,10 @@
 """`ssl-ads lookalike embeddings=<users.parquet> seeds=<ids.csv> k=<n>`: a seed audience expanded to k users.
 
 A direct stage (no Hydra composition: there is no dataset, encoder or task to compose): it reads an `embed` output
-(an id column and `embedding`), finds the seeds' vectors, streams the other users through the exact blocked top-k
-of `ssl_ads.use.lookalike` (parquet batches of `block_size` rows, so memory holds one block), and writes
-(id, score, rank) atomically. Seed ids the embeddings do not know are counted and reported; none known is an error.
+(an id column and `embedding`), fits the cosine's space on every user (`ssl_ads.use.embedding_space`, one streamed
+pass), finds the seeds' vectors, streams the other users through the exact blocked top-k of `ssl_ads.use.lookalike`
+(parquet batches of `block_size` rows, so memory holds one block), and writes (id, score, rank) atomically. Seed
+ids the embeddings do not know are counted and reported; none known is an error.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from rich.markup import escape
 
 from ssl_ads.data.io import write_json_atomic
 from ssl_ads.errors import ConfigError, DataError, SslAdsError
-from ssl_ads.use.embedding_space import SPACES, PopulationStats, Space
+from ssl_ads.use.embedding_space import CHOICES, PopulationStats, Space
 from ssl_ads.use.lookalike import BLOCK_SIZE, METHODS, RunningTopK, audience_query, block_scores
 from ssl_ads.use.parquet_out import write_parquet_atomic
 
@@ -34,9 +35,9 @@ USAGE = """usage: ssl-ads lookalike embeddings=<users.parquet> seeds=<ids.csv> k
                file without that header (read as a bare list of ids)
   k=           users to add to the audience (seeds excluded)
   method=      centroid (cosine to the seeds' mean direction, default) or max (highest cosine to any seed)
-  space=       whitened (default): cosines after whitening by every user's mean and covariance (one more pass
-               over the file), so every direction of the embedding counts alike; centred: minus the mean only;
-               raw: the vectors as they are
+  space=       auto (default): whitened when there are at least 10 users per dimension, else centred;
+               whitened: cosines after whitening by every user's mean and covariance (one more pass over the
+               file), so every direction counts alike; centred: minus the mean only; raw: the vectors as they are
   id_col=      the embeddings' id column, when it has more than one besides `embedding`
   out=         output parquet (id, score, rank); default outputs/lookalike/<time>/lookalike.parquet
   block_size=  candidates scored per block (memory: one block), default 65536"""
@@ -51,7 +52,7 @@ class Request:
     seeds: Path
     k: int
     method: str = "centroid"
-    space: str = "whitened"
+    space: str = "auto"
     id_col: str | None = None
     out: Path | None = None
     block_size: int = BLOCK_SIZE
@@ -72,9 +73,9 @@ def parse_args(argv: list[str]) -> Request:
     method = values.get("method", "centroid")
     if method not in METHODS:
         raise ConfigError(f"lookalike: method must be one of {', '.join(METHODS)}, got {method!r}")
-    space = values.get("space", "whitened")
-    if space not in SPACES:
-        raise ConfigError(f"lookalike: space must be one of {', '.join(SPACES)}, got {space!r}")
+    space = values.get("space", "auto")
+    if space not in CHOICES:
+        raise ConfigError(f"lookalike: space must be one of {', '.join(CHOICES)}, got {space!r}")
     return Request(
         embeddings=Path(values["embeddings"]),
         seeds=Path(values["seeds"]),
@@ -154,7 +155,7 @@ def expand(request: Request) -> tuple[pl.DataFrame, dict]:
             f"(id column '{column}', {dtype}); e.g. {', '.join(map(str, seeds.head(3).to_list())) or 'no valid id'}"
         )
     known = found.get_column(column).unique()
-    space = population(request.embeddings, request.block_size, request.space)
+    kind, space = population(request.embeddings, request.block_size, request.space)
     query = audience_query(space.apply(torch.from_numpy(found.get_column(EMBEDDING).to_numpy(writable=True))),
                            request.method)  # fmt: skip
     top = RunningTopK(request.k)
@@ -172,18 +173,19 @@ def expand(request: Request) -> tuple[pl.DataFrame, dict]:
         "embeddings": str(request.embeddings), "seeds": str(request.seeds), "id_col": column,
         "seed_ids_listed": n_listed, "seed_ids_known": known.len(), "seed_ids_unknown": n_listed - known.len(),
         "k": request.k, "returned": result.height, "candidates": offset - known.len(), "method": request.method,
-        "space": request.space,
+        "space": kind, "space_requested": request.space,
     }  # fmt: skip
     return result, summary
 
 
-def population(path: Path, block_size: int, kind: str) -> Space:
-    """The `space` map fitted on every user's vector, in one streamed pass (none for `raw`)."""
+def population(path: Path, block_size: int, kind: str) -> tuple[str, Space]:
+    """The space chosen (`auto` resolved) and its map fitted on every user's vector, in one streamed pass (none
+    for `raw`)."""
     stats = PopulationStats()
     if kind != "raw":
         for batch in pq.ParquetFile(path).iter_batches(block_size, columns=[EMBEDDING]):
             stats.add(torch.from_numpy(pl.from_arrow(batch).get_column(EMBEDDING).to_numpy(writable=True)))
-    return stats.space(kind)
+    return stats.resolve(kind), stats.space(kind)
 
 
 def main(argv: list[str]) -> int:
@@ -209,7 +211,7 @@ def main(argv: list[str]) -> int:
     scores = f"scores {result['score'].max():.3f} to {result['score'].min():.3f}" if result.height else "no candidates"
     console.print(
         f"[green]lookalike:[/] {summary['seed_ids_known']:,} seeds{escape(note)} → {summary['returned']:,} users by "
-        f"{request.method} cosine, {request.space} ({scores}{escape(short)}) → "
+        f"{request.method} cosine, {summary['space']} ({scores}{escape(short)}) → "
         f"{escape(str(out))}"
     )
     return 0

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from ssl_ads.stages.lookalike import main
-from ssl_ads.use.embedding_space import SPACES, population_space
+from ssl_ads.use.embedding_space import SPACES, PopulationStats, population_space
 from ssl_ads.use.lookalike import RunningTopK, top_k
 
 
@@ -107,7 +107,7 @@ def test_seeds_with_no_known_id_are_refused_naming_file_and_column(embeddings, t
         (["k=ten"], "k must be an integer >= 1, got 'ten'"),
         (["k=5", "method=mean"], "method must be one of centroid, max, got 'mean'"),
         (["k=5", "colour=red"], "unexpected argument 'colour=red'"),
-        (["k=5", "space=pca"], "space must be one of raw, centred, whitened, got 'pca'"),
+        (["k=5", "space=pca"], "space must be one of auto, raw, centred, whitened, got 'pca'"),
     ],
 )
 def test_bad_arguments_are_one_line_errors(embeddings, tmp_path, capsys, args, expected):
@@ -157,3 +157,10 @@ def test_whitening_gives_the_population_unit_covariance_and_survives_a_constant_
     expected = torch.tensor([0.0, 1, 1, 1, 1, 1], dtype=torch.float64)
     torch.testing.assert_close(torch.linalg.eigvalsh(covariance), expected, atol=1e-3, rtol=1e-3)
     torch.testing.assert_close(covariance, torch.diag(covariance.diagonal()), atol=1e-3, rtol=1e-3)
+
+
+def test_auto_whitens_with_ten_users_per_dimension_and_centres_with_fewer():
+    for users, expected in ((80, "whitened"), (79, "centred")):
+        stats = PopulationStats()
+        stats.add(torch.randn(users, 8, generator=torch.Generator().manual_seed(0)))
+        assert stats.resolve("auto") == expected and stats.resolve("raw") == "raw"
