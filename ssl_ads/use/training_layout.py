@@ -102,7 +102,8 @@ def events_as_trained(
     moved = {source: name for name, source in mapping.items() if source != name and source in names}
     clashing = [name for name in moved.values() if name in names and name not in moved]
     frame = frame.drop(clashing).rename(moved)  # the training reader read these columns, not the file's own names
-    if not spec.has_timestamp:  # file order is time order, as in training
+    if not spec.has_timestamp:  # file order is time order, as in training (numbered over the whole file on each
+        # pass over user ranges: the one layout whose memory grows with the file)
         return frame.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).over("user_id").alias("timestamp")), {}
     dtype = frame.collect_schema().get("timestamp")
     if dtype is None or dtype != pl.String:
