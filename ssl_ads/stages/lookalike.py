@@ -185,6 +185,9 @@ def population(path: Path, block_size: int, kind: str) -> tuple[str, Space]:
     if kind != "raw":
         for batch in pq.ParquetFile(path).iter_batches(block_size, columns=[EMBEDDING]):
             stats.add(torch.from_numpy(pl.from_arrow(batch).get_column(EMBEDDING).to_numpy(writable=True)))
+        if stats.outer is not None and not torch.isfinite(stats.outer).all():
+            raise DataError(f"embeddings: {path} holds NaN or infinite values; space={kind} needs finite vectors "
+                            "(space=raw scores such users last)")  # fmt: skip
     return stats.resolve(kind), stats.space(kind)
 
 

@@ -164,3 +164,16 @@ def test_auto_whitens_with_ten_users_per_dimension_and_centres_with_fewer():
         stats = PopulationStats()
         stats.add(torch.randn(users, 8, generator=torch.Generator().manual_seed(0)))
         assert stats.resolve("auto") == expected and stats.resolve("raw") == "raw"
+
+
+def test_non_finite_vectors_are_named_unless_the_space_is_raw(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the stage writes outputs/lookalike/ where it runs
+    vectors = np.random.default_rng(0).normal(size=(50, 4)).astype(np.float32)
+    vectors[7, 2] = np.nan
+    path = tmp_path / "users.parquet"
+    pl.DataFrame({"user_id": np.arange(50)}).with_columns(pl.Series("embedding", vectors)).write_parquet(path)
+    (tmp_path / "seeds.csv").write_text("user_id\n1\n2\n")
+    args = [f"embeddings={path}", f"seeds={tmp_path / 'seeds.csv'}", "k=5", f"out={tmp_path / 'a.parquet'}"]
+    assert main(args) == 2
+    assert f"embeddings: {path} holds NaN or infinite values" in _one_error_line(capsys)
+    assert main([*args, "space=raw"]) == 0
