@@ -42,14 +42,15 @@ def file_columns(path: Path, separator: str = ",") -> list[str]:
         raise DataError(f"{path}: cannot read as {_kind(path)} ({_first_line(err)})") from err
 
 
-def scan_file(path: Path, separator: str = ",") -> pl.LazyFrame:
-    """The whole file as a LazyFrame (columns read only when selected); its schema is read here, so an empty or
-    broken file fails here, named, not at the first query."""
+def scan_file(path: Path, separator: str = ",", has_header: bool = True) -> pl.LazyFrame:
+    """The whole file as a LazyFrame (columns read only when selected; a CSV without a header names them
+    column_1, column_2...); its schema is read here, so an empty or broken file fails here, named, not at the
+    first query."""
     try:
         if is_parquet(path):
             frame = pl.scan_parquet(path)
         else:
-            frame = pl.scan_csv(path, separator=separator, infer_schema_length=10_000)
+            frame = pl.scan_csv(path, separator=separator, has_header=has_header, infer_schema_length=10_000)
         frame.collect_schema()
         return frame
     except (OSError, pl.exceptions.PolarsError) as err:

@@ -22,14 +22,14 @@ from ssl_ads.data.sources.event_columns import parse_columns
 from ssl_ads.data.sources.events_file import parse_timestamp
 from ssl_ads.data.sources.text_file import joined_text
 from ssl_ads.errors import ConfigError, DataError
-from ssl_ads.use.input_file import is_parquet, scan_file
+from ssl_ads.use.input_file import scan_file
 
 READERS = {
     "ssl_ads.data.sources.events_file.EventsFile": "events_file",
     "ssl_ads.data.sources.tabular_file.TabularFile": "tabular_file",
     "ssl_ads.data.sources.text_file.TextFile": "text_file",
 }
-Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
+Table = TypeVar("Table", pl.DataFrame, pl.LazyFrame)
 
 
 @dataclass(frozen=True)
@@ -92,9 +92,10 @@ def events_as_trained(
     names = frame.collect_schema().names()
     if layout.reader != "events_file" or set(required) <= set(names):
         return frame, {}
-    spec = parse_columns(layout.settings.get("columns"), bool(layout.settings.get("has_header", True)))
-    if not layout.settings.get("has_header", True) and not is_parquet(path):
-        frame = _scan_headerless(path, separator)
+    has_header = bool(layout.settings.get("has_header", True))
+    spec = parse_columns(layout.settings.get("columns"), has_header)
+    if not has_header:  # a header-less training file: this one is read by position too
+        frame = scan_file(path, separator, has_header=False)
         names = frame.collect_schema().names()
     renames, mapping = spec.resolve(names, path)
     frame = frame.rename(renames)
@@ -106,7 +107,7 @@ def events_as_trained(
         # pass over user ranges: the one layout whose memory grows with the file)
         return frame.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).over("user_id").alias("timestamp")), {}
     dtype = frame.collect_schema().get("timestamp")
-    if dtype is None or dtype != pl.String:
+    if dtype != pl.String:  # numbers and datetimes are read as they are; a missing column is named by the caller
         return frame, {}
     fmt = layout.settings.get("timestamp_format")
     parsed = parse_timestamp(pl.col("timestamp"), dtype, fmt)
@@ -121,7 +122,7 @@ def events_as_trained(
     return frame, ({f"events whose timestamp does not parse ({what}, as in training)": bad} if bad else {})
 
 
-def texts_as_trained(frame: Frame, layout: TrainingLayout) -> Frame:
+def texts_as_trained(frame: Table, layout: TrainingLayout) -> Table:
     """A table or chunk of texts with `text` (and `id`) made from the `text_file` layout's columns when it lacks
     them; anything else as it is."""
     names = frame.collect_schema().names() if isinstance(frame, pl.LazyFrame) else frame.columns
@@ -132,10 +133,3 @@ def texts_as_trained(frame: Frame, layout: TrainingLayout) -> Frame:
     id_col = layout.settings.get("id_col")
     ident = [pl.col(id_col).alias("id")] if id_col and id_col in names and "id" not in names else []
     return frame.with_columns(*ident, joined_text(text_cols, separator).alias("text"))
-
-
-def _scan_headerless(path: Path, separator: str) -> pl.LazyFrame:
-    try:
-        return pl.scan_csv(path, separator=separator, has_header=False, infer_schema_length=10_000)
-    except (OSError, pl.exceptions.PolarsError) as err:
-        raise DataError(f"{path}: cannot read as CSV ({err})") from err
