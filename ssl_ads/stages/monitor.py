@@ -19,7 +19,7 @@ from rich.table import Table
 
 from ssl_ads.stages.use_args import output_dir, parse_args, run_command
 
-USAGE = ("usage: ssl-ads monitor reference=<run dir|model.pt|encoder.pt|file> current=<file> "
+USAGE = ("usage: ssl-ads monitor reference=<run dir|model.pt|encoder.pt|data file or folder> current=<file|folder> "
          "[model=|encoder_ckpt=<checkpoint>] [threshold=0.2] [embedding_threshold=null] [as_of=DATE] "
          "[out=DIR]")  # fmt: skip
 DRIFT_EXIT = 1  # distinct from 2, a configuration or data error: a scheduler can tell "stop" from "broken"
@@ -65,18 +65,18 @@ def _monitor(argv: list[str]) -> int:
     from ssl_ads.use.drift_plot import drift_plot
     from ssl_ads.use.encoder import load_encoder
     from ssl_ads.use.featurize import as_of_seconds
-    from ssl_ads.use.input_file import existing_file
+    from ssl_ads.use.input_file import existing_input
 
     args = parse_args(MonitorArgs, argv, USAGE)
     _check(args)
     as_of = as_of_seconds(args.as_of)  # checked before anything is read
     checkpoint, reference_is_run = _checkpoint(args)
-    current_path = existing_file(args.current, "current")
+    current_path = existing_input(args.current, "current")
     encoder = load_encoder(checkpoint, args.cache_dir)
     if reference_is_run:
         reference = di.run_side(encoder, args.reference)
     else:
-        reference = di.file_side(encoder, existing_file(args.reference, "reference"), args.separator, "reference")
+        reference = di.file_side(encoder, existing_input(args.reference, "reference"), args.separator, "reference")
     current = di.file_side(encoder, current_path, args.separator, "current", as_of)
     fields = di.field_drifts(encoder, reference, current, args.bins, args.max_categories)
     shift = None
@@ -128,13 +128,15 @@ def _checkpoint(args: MonitorArgs) -> tuple[Path, bool]:
 
     given = args.model or args.encoder_ckpt
     reference = Path(args.reference)
-    if reference.is_dir():
+    if reference.is_dir():  # a run directory, or a folder of data files (a Spark / Hive export)
         inside = [reference / n for n in ("model.pt", "encoder.pt") if (reference / n).is_file()]
-        found = given or (str(inside[0]) if inside else None)
-        if found is None:
+        if inside or (given and (reference / ".hydra").is_dir()):
+            return Path(given or inside[0]), True
+        if given is None:
             raise DataError(f"reference: {reference} holds no model.pt or encoder.pt (a run directory of ssl-ads "
-                            "finetune, pipeline or pretrain)")  # fmt: skip
-        return Path(found), True
+                            "finetune, pipeline or pretrain); a folder of data files needs model= or "
+                            "encoder_ckpt=")  # fmt: skip
+        return Path(given), False
     if not reference.is_file():
         raise DataError(f"reference: no file or run directory at {reference}")
     if zipfile.is_zipfile(reference) and reference.suffix.lower() not in (".parquet", ".csv"):

@@ -15,8 +15,8 @@ from rich.console import Console
 from ssl_ads.stages.use_args import output_dir, parse_args, run_command
 
 USAGE = (
-    "usage: ssl-ads predict model=<model.pt> dataset.path=<file.parquet|csv> [out=DIR] [batch_size=N] [top_k=N] "
-    "[as_of=DATE]"
+    "usage: ssl-ads predict model=<model.pt> dataset.path=<parquet|csv[.gz|.zst] file or folder> [out=DIR] "
+    "[batch_size=N] [top_k=N] [as_of=DATE]"
 )
 
 
@@ -56,7 +56,7 @@ def _predict(argv: list[str]) -> int:
     from ssl_ads.data.io import write_json_atomic
     from ssl_ads.errors import ConfigError
     from ssl_ads.use.featurize import as_of_seconds
-    from ssl_ads.use.input_file import existing_file
+    from ssl_ads.use.input_file import existing_input
     from ssl_ads.use.predict import load_model, predict_file
     from ssl_ads.use.ranking_model import RankingModel
 
@@ -66,7 +66,7 @@ def _predict(argv: list[str]) -> int:
     if args.top_k is not None and args.top_k < 1:
         raise ConfigError(f"top_k must be >= 1, got {args.top_k}")
     as_of = as_of_seconds(args.as_of)  # checked before the model or the data is read
-    path = existing_file(args.dataset.path, "dataset.path")
+    path = existing_input(args.dataset.path, "dataset.path")
     model = load_model(args.model, args.cache_dir)
     if args.top_k is not None:
         if not isinstance(model, RankingModel):

@@ -1,8 +1,12 @@
-"""New data files for the use commands (predict, monitor): parquet or CSV, read lazily or streamed in chunks.
+"""New data for the use commands (predict, monitor): a parquet or CSV file, or a folder of them (a Spark or
+Hive export: part files, `key=value` partition folders), CSV plain or gzip/zstd compressed; read lazily or
+streamed in chunks. Which files a folder holds, and their format, is decided as training decides it
+(`sources.common.data_files`), so a model reads its training data's layout back.
 
-Streaming keeps memory flat in the file's size: rows are independent for tables and texts, so they are read,
-scored and written a chunk at a time (pyarrow's readers: parquet row groups, CSV blocks); events are grouped by
-user, so a sequence file is scanned lazily with only the columns the model reads.
+Streaming keeps memory flat in the data's size: rows are independent for tables and texts, so they are read,
+scored and written a chunk at a time (parquet: polars' streaming batches; CSV: pyarrow's blocks, a file at a
+time); events are grouped by user, so a sequence file is scanned lazily with only the columns the model reads.
+A compressed CSV is decompressed in memory by the reader.
 """
 
 from __future__ import annotations
@@ -13,59 +17,54 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pa_csv
-import pyarrow.parquet as pq
 
+from ssl_ads.data.sources.common import csv_compression, data_files
 from ssl_ads.errors import DataError
 
 CSV_BLOCK_BYTES = 16 << 20  # CSV read a block of this many bytes at a time
 
 
-def existing_file(path: str | Path, key: str) -> Path:
-    """`path` as a Path, or a one-line DataError naming the config key."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{key}: no file at {path} (expected a .parquet or .csv file)")
-    return path
-
-
-def is_parquet(path: Path) -> bool:
-    return path.suffix.lower() in (".parquet", ".pq")
+def existing_input(path: str | Path, key: str) -> Path:
+    """`path` as a Path when it is a data file or a folder holding some, else a one-line DataError naming the
+    config key."""
+    resolved = Path(path).expanduser()
+    if not resolved.exists():
+        raise DataError(f"{key}: no file or folder at {path} (expected a parquet or CSV file, or a folder of them)")
+    data_files(resolved, key)
+    return resolved
 
 
 def file_columns(path: Path, separator: str = ",") -> list[str]:
-    """Column names from the file's header or schema, without reading its rows."""
-    try:
-        if is_parquet(path):
-            return list(pq.read_schema(path).names)
-        return list(pl.scan_csv(path, separator=separator).collect_schema().names())
-    except (OSError, pa.ArrowException, pl.exceptions.PolarsError) as err:
-        raise DataError(f"{path}: cannot read as {_kind(path)} ({_first_line(err)})") from err
+    """Column names from the header or schema (a folder: its files' and partitions'), without reading rows."""
+    return scan_file(path, separator).collect_schema().names()
 
 
 def scan_file(path: Path, separator: str = ",", has_header: bool = True) -> pl.LazyFrame:
-    """The whole file as a LazyFrame (columns read only when selected; a CSV without a header names them
-    column_1, column_2...); its schema is read here, so an empty or broken file fails here, named, not at the
-    first query."""
+    """The whole file or folder as a LazyFrame (columns read only when selected; a CSV without a header names them
+    column_1, column_2...; a parquet folder's `key=value` folders are columns, as in training); its schema is read
+    here, so an empty or broken file fails here, named, not at the first query."""
+    files, fmt = data_files(path)
+    names = [str(f) for f in files]
     try:
-        if is_parquet(path):
-            frame = pl.scan_parquet(path)
+        if fmt == "parquet":
+            frame = pl.scan_parquet(names, hive_partitioning=path.is_dir())
         else:
-            frame = pl.scan_csv(path, separator=separator, has_header=has_header, infer_schema_length=10_000)
+            frame = pl.scan_csv(names, separator=separator, has_header=has_header, infer_schema_length=10_000)
         frame.collect_schema()
         return frame
     except (OSError, pl.exceptions.PolarsError) as err:
-        raise DataError(f"{path}: cannot read as {_kind(path)} ({_first_line(err)})") from err
+        raise DataError(f"{path}: cannot read as {fmt.replace('csv', 'CSV')} ({_first_line(err)})") from err
 
 
 def iter_chunks(
     path: Path, rows: int, separator: str = ",", columns: list[str] | None = None
 ) -> Iterator[pl.DataFrame]:
-    """The file `rows` rows at a time (the last chunk shorter), re-cut from the reader's own batches so every chunk
-    but the last has exactly `rows` rows (model batches then fall on the same rows as in one pass)."""
+    """The file or folder `rows` rows at a time (the last chunk shorter), re-cut from the reader's own batches so
+    every chunk but the last has exactly `rows` rows (model batches then fall on the same rows as in one pass)."""
     pending: list[pl.DataFrame] = []
     buffered = 0
-    for batch in _arrow_batches(path, rows, separator, columns):
-        frame = pl.from_arrow(batch)
+    for batch in _batches(path, rows, separator, columns):
+        frame = batch if isinstance(batch, pl.DataFrame) else pl.from_arrow(batch)
         if not isinstance(frame, pl.DataFrame):  # a batch of one column can come back as a Series
             frame = frame.to_frame()
         pending.append(frame)
@@ -79,22 +78,33 @@ def iter_chunks(
         yield pl.concat(pending, how="vertical_relaxed") if len(pending) > 1 else pending[0]
 
 
-def _arrow_batches(path: Path, rows: int, separator: str, columns: list[str] | None) -> Iterator[pa.RecordBatch]:
+def _batches(
+    path: Path, rows: int, separator: str, columns: list[str] | None
+) -> Iterator[pa.RecordBatch | pl.DataFrame]:
+    """Parquet through polars' streaming batches (a folder's partition columns included); CSV through pyarrow's
+    blocks, one file after another (decompressed by the stream when gzip or zstd)."""
+    files, fmt = data_files(path)
+    if fmt == "parquet":
+        scan = scan_file(path)
+        try:
+            yield from (scan.select(columns) if columns else scan).collect_batches(chunk_size=rows)
+        except (OSError, pl.exceptions.PolarsError) as err:
+            raise DataError(f"{path}: cannot read as parquet ({_first_line(err)})") from err
+        return
+    for file in files:
+        yield from _csv_batches(file, separator, columns)
+
+
+def _csv_batches(file: Path, separator: str, columns: list[str] | None) -> Iterator[pa.RecordBatch]:
+    options = pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES)
+    convert = pa_csv.ConvertOptions(include_columns=columns)
+    parse = pa_csv.ParseOptions(delimiter=separator)
     try:
-        if is_parquet(path):
-            yield from pq.ParquetFile(path).iter_batches(batch_size=rows, columns=columns)
-            return
-        options = pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES)
-        convert = pa_csv.ConvertOptions(include_columns=columns)
-        with pa_csv.open_csv(path, read_options=options, parse_options=pa_csv.ParseOptions(delimiter=separator),
-                             convert_options=convert) as reader:  # fmt: skip
+        stream = pa.input_stream(str(file), compression=csv_compression(file))
+        with pa_csv.open_csv(stream, read_options=options, parse_options=parse, convert_options=convert) as reader:
             yield from reader
     except (OSError, pa.ArrowException) as err:
-        raise DataError(f"{path}: cannot read as {_kind(path)} ({_first_line(err)})") from err
-
-
-def _kind(path: Path) -> str:
-    return "parquet" if is_parquet(path) else "CSV"
+        raise DataError(f"{file}: cannot read as CSV ({_first_line(err)})") from err
 
 
 def _first_line(err: BaseException) -> str:

@@ -115,3 +115,30 @@ def test_monitor_reads_the_training_layout_too(run, capsys):
     reports = [json.loads((cwd / f"m_{n}" / "drift.json").read_text()) for n in ("laid_out", "canonical")]
     assert [f["psi"] for f in reports[0]["fields"]] == [f["psi"] for f in reports[1]["fields"]]
     assert reports[0]["current_set_aside"] == reports[1]["current_set_aside"] != {}
+
+
+def test_a_folder_of_compressed_part_files_reads_as_the_one_file(run, capsys):
+    """A Spark-style export of the same log (gzip and zstd parts, `_SUCCESS` and hidden `.crc` files beside them)
+    is scored and monitored exactly as the single file."""
+    directory, cwd, cutoff = run
+    log = pl.read_csv(cwd / "log.csv", separator=";", infer_schema=False)
+    export = cwd / "export"
+    export.mkdir()
+    half = log.height // 2
+    log.slice(0, half).write_csv(export / "part-00000.csv.gz", separator=";", compression="gzip")
+    log.slice(half).write_csv(export / "part-00001.csv.zst", separator=";", compression="zstd")
+    (export / "_SUCCESS").write_text("")
+    (export / ".part-00000.csv.gz.crc").write_bytes(b"\x00crc")
+    model = f"model={directory / 'model.pt'}"
+    for name, path in (("p_export", export), ("p_file", cwd / "log.csv")):
+        code, _, err = use(capsys, "predict", model, f"dataset.path={path}", f"out={cwd / name}", f"as_of={cutoff}")
+        assert code == 0, err
+    scored = pl.read_parquet(cwd / "p_export" / "predictions.parquet")
+    assert scored.height > 100 and scored.equals(pl.read_parquet(cwd / "p_file" / "predictions.parquet"))
+    for name, path in (("m_export", export), ("m_file", cwd / "log.csv")):
+        code, out, err = use(capsys, "monitor", f"reference={directory}", f"current={path}", f"out={cwd / name}",
+                             f"as_of={cutoff}", "embedding_rows=0")  # fmt: skip
+        assert code in (0, 1), err + out
+    reports = [json.loads((cwd / n / "drift.json").read_text()) for n in ("m_export", "m_file")]
+    assert [f["psi"] for f in reports[0]["fields"]] == [f["psi"] for f in reports[1]["fields"]]
+    assert reports[0]["current_set_aside"] == reports[1]["current_set_aside"]

@@ -49,7 +49,7 @@ def test_text_file_errors_name_the_file_and_column(tmp_path):
     path = _reviews(tmp_path / "reviews.csv")
     with pytest.raises(DataError, match=r"reviews.csv: dataset.text_cols names missing column\(s\) \['Body'\]"):
         TextFile(path=str(path), text_cols=["Body"]).featurize(tmp_path / "cache")
-    with pytest.raises(DataError, match=r"dataset\.path: no file at"):
+    with pytest.raises(DataError, match=r"dataset\.path: no such file or folder"):
         TextFile(path=str(tmp_path / "none.csv"), text_cols=["Title"]).featurize(tmp_path / "cache")
 
 

@@ -20,6 +20,10 @@ N_FIELDS = "_n_fields"
 WRONG_COUNT = "_wrong_count"
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")
+# compressions of a CSV that polars (and pyarrow) decompress on reading, by suffix and by magic bytes
+CSV_COMPRESSIONS = {".gz": "gzip", ".zst": "zstd"}
+_CSV_MAGIC = {b"\x1f\x8b": "gzip", b"\x28\xb5\x2f\xfd": "zstd"}
+_OTHER_MAGIC = {b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", b"PK\x03\x04": "zip"}
 _SNIFF_BYTES = 1 << 16
 
 
@@ -43,10 +47,13 @@ def data_files(path: Path, key: str = "dataset.path") -> tuple[list[Path], str]:
         for f in path.rglob("*")
         if f.is_file()
         and not any(part.startswith((".", "_")) for part in f.relative_to(path).parts)
-        and f.suffix.lower() in CSV_SUFFIXES + PARQUET_SUFFIXES
+        and suffix_format(f) is not None
     )
     if not files:
-        raise DataError(f"{key}: the folder {path} holds no CSV ({', '.join(CSV_SUFFIXES)}) or parquet files")
+        raise DataError(
+            f"{key}: the folder {path} holds no CSV ({', '.join(CSV_SUFFIXES)}, optionally "
+            f"{' or '.join(CSV_COMPRESSIONS)}) or parquet files"
+        )
     formats = {file_format(f) for f in files}
     if len(formats) > 1:
         raise DataError(f"{key}: the folder {path} mixes CSV and parquet files; keep one kind per folder")
@@ -54,25 +61,54 @@ def data_files(path: Path, key: str = "dataset.path") -> tuple[list[Path], str]:
 
 
 def file_format(path: Path) -> str:
-    """The format, "csv" or "parquet", from the suffix, else from the content (parquet magic or UTF-8 text)."""
-    suffix = path.suffix.lower()
-    if suffix in PARQUET_SUFFIXES:
-        return "parquet"
-    if suffix in CSV_SUFFIXES:
-        return "csv"
-    try:
-        with path.open("rb") as handle:
-            head = handle.read(_SNIFF_BYTES)
-    except OSError as err:
-        raise DataError(f"{path}: cannot be read ({err.strerror})") from err
+    """The format, "csv" or "parquet", from the suffix, else from the content (parquet magic, a gzip or zstd
+    stream, or UTF-8 text). Other compressions and binary content are a DataError naming the file."""
+    by_suffix = suffix_format(path)
+    if by_suffix is not None:
+        return by_suffix
+    head = _head(path, _SNIFF_BYTES)
     if head.startswith(b"PAR1"):
         return "parquet"
+    if csv_compression(path, head) is not None:
+        return "csv"
+    for magic, name in _OTHER_MAGIC.items():
+        if head.startswith(magic):
+            raise DataError(
+                f"{path}: a {name} archive; ssl-ads reads CSV plain or compressed with gzip or zstd (.csv.gz, "
+                ".csv.zst) and parquet: recompress or extract it"
+            )
     try:
         head.decode("utf-8")
     except UnicodeDecodeError as err:
         if err.start < len(head) - 3:  # not just a multi-byte character cut by the sniff window
             raise DataError(f"{path}: not a CSV or parquet file (binary content, unknown suffix)") from None
     return "csv"
+
+
+def suffix_format(path: Path) -> str | None:
+    """The format "csv" for `.csv`/`.tsv`/`.txt` (also `.gz` / `.zst` compressed: `events.csv.gz`), "parquet" for
+    `.parquet`/`.pq`, else None (the suffix says nothing: see `file_format`)."""
+    suffixes = [s.lower() for s in path.suffixes[-2:]]
+    if suffixes and suffixes[-1] in PARQUET_SUFFIXES:
+        return "parquet"
+    if suffixes and suffixes[-1] in CSV_COMPRESSIONS:
+        suffixes = suffixes[:-1]
+    return "csv" if suffixes and suffixes[-1] in CSV_SUFFIXES else None
+
+
+def csv_compression(path: Path, head: bytes | None = None) -> str | None:
+    """The compression, "gzip" or "zstd", when the file starts with that stream's magic bytes (whatever its
+    name), else None."""
+    head = _head(path, 4) if head is None else head
+    return next((name for magic, name in _CSV_MAGIC.items() if head.startswith(magic)), None)
+
+
+def _head(path: Path, size: int) -> bytes:
+    try:
+        with path.open("rb") as handle:
+            return handle.read(size)
+    except OSError as err:
+        raise DataError(f"{path}: cannot be read ({err.strerror})") from err
 
 
 def files_fingerprint(files: Sequence[Path], root: Path) -> list[dict]:

@@ -8,6 +8,7 @@ from typing import Annotated
 import polars as pl
 
 from ssl_ads.config.ranges import Range
+from ssl_ads.data.sources.common import collect, data_files, existing_path, files_fingerprint, root_of
 from ssl_ads.data.text_dataset import TextDataset, TextSource
 from ssl_ads.errors import ConfigError, DataError
 
@@ -39,20 +40,13 @@ class TextFile(TextDataset):
         self.separator = separator
 
     def fingerprint(self) -> dict:
-        path = Path(self.path)
-        stat = path.stat() if path.is_file() else None
-        file = [str(path.resolve()), stat and stat.st_size, stat and stat.st_mtime_ns]
-        return {**super().fingerprint(), "file": file}
+        path = Path(self.path).expanduser()
+        files = files_fingerprint(data_files(path)[0], root_of(path)) if path.exists() else None
+        return {**super().fingerprint(), "file": str(path.resolve()), "files": files}
 
     def source(self, cache_dir: Path) -> TextSource:
-        path = Path(self.path)
-        if not path.is_file():
-            raise DataError(f"dataset.path: no file at {path} (expected a .csv or .parquet file of texts)")
-        try:
-            frame = pl.read_parquet(path) if path.suffix == ".parquet" else pl.read_csv(path, infer_schema_length=10000)
-        except (OSError, pl.exceptions.PolarsError) as err:
-            kind = "parquet" if path.suffix == ".parquet" else "CSV"
-            raise DataError(f"{path}: cannot read as {kind} ({err})") from err
+        path = existing_path(self.path)
+        frame = _read_texts(path)
         labels = [c for c in [self.label_col, *self.extra_label_cols] if c]
         wanted = {"dataset.text_cols": self.text_cols, "dataset.label_col": labels, "dataset.id_col": [self.id_col]}
         for key, columns in wanted.items():
@@ -65,6 +59,17 @@ class TextFile(TextDataset):
         out = frame.select(ident.alias("id"), text.alias("text"), *[pl.col(c) for c in labels])
         description = f"{' + '.join(self.text_cols)} joined with {self.separator!r}"
         return TextSource(frame=out, labels=labels, name=str(path), description=description)
+
+
+def _read_texts(path: Path) -> pl.DataFrame:
+    """The file, or every file of a folder (a parquet folder's `key=value` folders as columns), whole."""
+    files, fmt = data_files(path)
+    names = [str(f) for f in files]
+    if fmt == "parquet":
+        scan = pl.scan_parquet(names, hive_partitioning=path.is_dir())
+    else:
+        scan = pl.scan_csv(names, infer_schema_length=10000)
+    return collect(scan, path, fmt)
 
 
 def joined_text(text_cols: list[str], separator: str) -> pl.Expr:

@@ -1,0 +1,106 @@
+"""Data as platforms export it: a folder of part files (Spark / Hive: `_SUCCESS`, hidden `.crc` files, `key=value`
+partition folders), CSV compressed with gzip or zstd, named or not. Training and the use commands read each such
+layout as they read the one plain file holding the same rows."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from ssl_ads.data.sources.common import data_files, file_format
+from ssl_ads.data.sources.events_file import EventsFile
+from ssl_ads.data.sources.text_file import TextFile
+from ssl_ads.errors import DataError
+from ssl_ads.use.input_file import existing_input, iter_chunks, scan_file
+
+EVENTS = pl.DataFrame({
+    "visitor": [f"U{u:03d}" for u in range(40) for _ in range(3)],
+    "creative": [f"AD-{(u * 7 + k) % 11}" for u in range(40) for k in range(3)],
+    "ts": [1_000 + 10 * u + k for u in range(40) for k in range(3)],
+})  # fmt: skip
+COLUMNS = {"user_id": "visitor", "item_id": "creative", "timestamp": "ts"}
+
+
+def spark_export(folder: Path, frame: pl.DataFrame) -> Path:
+    """`frame` as three CSV parts (gzip, zstd, plain) with a Spark job's marker and checksum files beside them."""
+    folder.mkdir()
+    third = frame.height // 3
+    frame.slice(0, third).write_csv(folder / "part-00000.csv.gz", compression="gzip")
+    frame.slice(third, third).write_csv(folder / "part-00001.csv.zst", compression="zstd")
+    frame.slice(2 * third).write_csv(folder / "part-00002.csv")
+    (folder / "_SUCCESS").write_text("")
+    (folder / ".part-00000.csv.gz.crc").write_bytes(b"\x00\x01crc")
+    return folder
+
+
+def test_a_folder_lists_its_compressed_parts_and_skips_markers(tmp_path):
+    files, fmt = data_files(spark_export(tmp_path / "export", EVENTS))
+    assert fmt == "csv"
+    assert [f.name for f in files] == ["part-00000.csv.gz", "part-00001.csv.zst", "part-00002.csv"]
+
+
+def test_a_compressed_file_without_a_suffix_is_known_by_its_bytes_and_other_archives_are_named(tmp_path):
+    (tmp_path / "part-00000").write_bytes(gzip.compress(b"a,b\n1,2\n"))
+    assert file_format(tmp_path / "part-00000") == "csv"
+    assert scan_file(tmp_path / "part-00000").collect().to_dicts() == [{"a": 1, "b": 2}]
+    (tmp_path / "log.csv.bz2").write_bytes(b"BZh91AY&SY" + bytes(range(200)))
+    with pytest.raises(DataError, match=r"log\.csv\.bz2: a bzip2 archive; ssl-ads reads CSV plain or compressed"):
+        file_format(tmp_path / "log.csv.bz2")
+
+
+def test_training_reads_a_folder_of_compressed_parts_as_the_plain_file(tmp_path):
+    EVENTS.write_csv(tmp_path / "events.csv")
+    spark_export(tmp_path / "export", EVENTS)
+    read = [
+        EventsFile(str(path), columns=COLUMNS, min_user_interactions=0, min_item_interactions=0)
+        .source(tmp_path / "cache")
+        .events.collect()
+        .sort("user_id", "timestamp")
+        for path in (tmp_path / "events.csv", tmp_path / "export")
+    ]
+    assert read[0].height == EVENTS.height
+    assert_frame_equal(read[0], read[1])
+
+
+def test_text_training_reads_a_folder_of_parts_as_the_plain_file(tmp_path):
+    texts = pl.DataFrame({"Title": [f"ad {i}" for i in range(30)], "Body": ["buy now"] * 30, "y": [0, 1] * 15})
+    texts.write_csv(tmp_path / "copy.csv")
+    spark_export(tmp_path / "export", texts)
+    frames = [
+        TextFile(str(path), text_cols=["Title", "Body"], label_col="y").source(tmp_path / "cache").frame
+        for path in (tmp_path / "copy.csv", tmp_path / "export")
+    ]
+    assert_frame_equal(frames[0], frames[1])
+
+
+def test_csv_chunks_run_across_parts_and_compressions_at_the_exact_size(tmp_path):
+    export = spark_export(tmp_path / "export", EVENTS)
+    chunks = list(iter_chunks(export, 50))
+    assert [c.height for c in chunks] == [50, 50, 20]
+    assert_frame_equal(pl.concat(chunks), EVENTS)
+
+
+def test_parquet_partition_folders_are_columns_in_scans_and_chunks(tmp_path):
+    export = tmp_path / "export"
+    for day in (1, 2):
+        (export / f"day={day}").mkdir(parents=True)
+        EVENTS.write_parquet(export / f"day={day}" / "part-00000.parquet")
+    (export / "_SUCCESS").write_text("")
+    whole = scan_file(existing_input(export, "dataset.path")).collect()
+    assert whole.columns == [*EVENTS.columns, "day"] and whole["day"].to_list() == [1] * 120 + [2] * 120
+    chunks = list(iter_chunks(export, 100))
+    assert [c.height for c in chunks] == [100, 100, 40]
+    assert_frame_equal(pl.concat(chunks), whole)
+
+
+def test_a_folder_without_data_files_is_named_with_the_key(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "_SUCCESS").write_text("")
+    with pytest.raises(DataError, match=r"current: the folder .*empty holds no CSV"):
+        existing_input(tmp_path / "empty", "current")
+    with pytest.raises(DataError, match=r"current: no file or folder at"):
+        existing_input(tmp_path / "missing", "current")
