@@ -1,12 +1,13 @@
 """New files laid out as the model's training file was, so `predict` and `monitor` read the file a user trained on.
 
 A checkpoint records its dataset config, and a file reader's settings say where the canonical columns are:
-`events_file`'s `columns` (by name, by position, or a list in file order), `has_header`, `timestamp_format` and
-`separator`; `tabular_file`'s `separator`; `text_file`'s `text_cols` (joined into `text`) and `id_col`. A new
-file that already holds the canonical columns is read as it is. One that lacks them is renamed and parsed as the
-training reader did, lazily (a scan stays a scan), and events whose timestamp does not parse are set aside and
-counted, not scored with a made-up time. Cleaning that only training does (quarantine files, deduplication,
-k-core filters, the label window) is not repeated: serving scores every user it is given (`as_of` sets a time).
+`events_file`'s `columns` (by name, by position, or a list in file order), `has_header`, `timestamp_format`,
+`timestamp_unit` and `separator`; `tabular_file`'s `separator`; `text_file`'s `text_cols` (joined into `text`) and
+`id_col`. A new file that already holds the canonical columns is read as it is (numeric times in the recorded
+unit, when not seconds). One that lacks them is renamed and parsed as the training reader did, lazily (a scan
+stays a scan), and events whose timestamp does not parse are set aside and counted, not scored with a made-up
+time. Cleaning that only training does (quarantine files, deduplication, k-core filters, the label window) is not
+repeated: serving scores every user it is given (`as_of` sets a time).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any, TypeVar
 
 import polars as pl
 
+from ssl_ads.data.sources.common import TIME_UNITS
 from ssl_ads.data.sources.event_columns import parse_columns
 from ssl_ads.data.sources.events_file import parse_timestamp
 from ssl_ads.data.sources.text_file import joined_text
@@ -49,7 +51,8 @@ class TrainingLayout:
 
     def described(self) -> str:
         """The settings applied, for messages."""
-        keys = {"events_file": ("columns", "has_header", "timestamp_format"), "text_file": ("text_cols", "id_col")}
+        keys = {"events_file": ("columns", "has_header", "timestamp_format", "timestamp_unit"),
+                "text_file": ("text_cols", "id_col")}  # fmt: skip
         shown = [f"dataset.{k}={self.settings.get(k)!r}" for k in keys.get(self.reader, ()) if self.settings.get(k)]
         return f"{self.reader} " + ", ".join(shown)
 
@@ -58,6 +61,7 @@ class TrainingLayout:
 EXPECTED = {
     "has_header": (bool, "true or false"),
     "timestamp_format": (str, "a strptime format"),
+    "timestamp_unit": (str, "a time unit"),
     "separator": (str, "a string"),
     "id_col": (str, "a column name"),
 }
@@ -75,6 +79,9 @@ def training_layout(dataset_config: Mapping[str, Any], checkpoint: str | Path = 
     text_cols = settings.get("text_cols")
     if text_cols is not None and not (isinstance(text_cols, list) and all(isinstance(c, str) for c in text_cols)):
         raise DataError(f"{checkpoint}: its dataset config's text_cols={text_cols!r} is not a list of column names")
+    if settings.get("timestamp_unit", "s") not in TIME_UNITS:
+        raise DataError(f"{checkpoint}: its dataset config's timestamp_unit={settings['timestamp_unit']!r} is not one "
+                        f"of {', '.join(TIME_UNITS)}")  # fmt: skip
     if reader == "events_file":
         try:
             parse_columns(settings.get("columns"), bool(settings.get("has_header", True)))
@@ -86,39 +93,54 @@ def training_layout(dataset_config: Mapping[str, Any], checkpoint: str | Path = 
 def events_as_trained(
     path: Path, layout: TrainingLayout, separator: str, required: list[str], where: str
 ) -> tuple[pl.LazyFrame, dict[str, int]]:
-    """The file's events in the canonical columns, lazily, and the events set aside by reason: the file as it is
-    when it holds `required`, else through the `events_file` layout the model was trained with."""
+    """The file's events in the canonical columns, lazily, and the events set aside by reason: through the
+    `events_file` layout the model was trained with (its columns when the file lacks `required`, and its timestamp
+    format and unit), else the file as it is."""
     frame = scan_file(path, separator)
     names = frame.collect_schema().names()
-    if layout.reader != "events_file" or set(required) <= set(names):
+    if layout.reader != "events_file":
         return frame, {}
-    has_header = bool(layout.settings.get("has_header", True))
-    spec = parse_columns(layout.settings.get("columns"), has_header)
-    if not has_header:  # a header-less training file: this one is read by position too
-        frame = scan_file(path, separator, has_header=False)
-        names = frame.collect_schema().names()
-    renames, mapping = spec.resolve(names, path)
-    frame = frame.rename(renames)
-    names = [renames.get(n, n) for n in names]
-    moved = {source: name for name, source in mapping.items() if source != name and source in names}
-    clashing = [name for name in moved.values() if name in names and name not in moved]
-    frame = frame.drop(clashing).rename(moved)  # the training reader read these columns, not the file's own names
-    if not spec.has_timestamp:  # file order is time order, as in training (numbered over the whole file on each
-        # pass over user ranges: the one layout whose memory grows with the file)
-        return frame.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).over("user_id").alias("timestamp")), {}
+    if not set(required) <= set(names):
+        has_header = bool(layout.settings.get("has_header", True))
+        spec = parse_columns(layout.settings.get("columns"), has_header)
+        if not has_header:  # a header-less training file: this one is read by position too
+            frame = scan_file(path, separator, has_header=False)
+            names = frame.collect_schema().names()
+        renames, mapping = spec.resolve(names, path)
+        frame = frame.rename(renames)
+        names = [renames.get(n, n) for n in names]
+        moved = {source: name for name, source in mapping.items() if source != name and source in names}
+        clashing = [name for name in moved.values() if name in names and name not in moved]
+        frame = frame.drop(clashing).rename(moved)  # the training reader read these columns, not the file's own
+        if not spec.has_timestamp:  # file order is time order, as in training (numbered over the whole file on
+            # each pass over user ranges: the one layout whose memory grows with the file)
+            return frame.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).over("user_id").alias("timestamp")), {}
+        return _times_as_trained(frame, layout, where)
+    return _times_as_trained(frame, layout, where, text=False)
+
+
+def _times_as_trained(
+    frame: pl.LazyFrame, layout: TrainingLayout, where: str, text: bool = True
+) -> tuple[pl.LazyFrame, dict[str, int]]:
+    """`timestamp` in unix seconds as training read it: numbers in the recorded unit (ms, ...) and, with `text`,
+    text by its format (or as numbers); text that does not parse is set aside and counted. Datetimes, numbers in
+    seconds and, without `text`, text (a canonical file's: it only sorts) stay as they are."""
     dtype = frame.collect_schema().get("timestamp")
-    if dtype != pl.String:  # numbers and datetimes are read as they are; a missing column is named by the caller
-        return frame, {}
-    fmt = layout.settings.get("timestamp_format")
-    parsed = parse_timestamp(pl.col("timestamp"), dtype, fmt)
+    fmt, unit = layout.settings.get("timestamp_format"), str(layout.settings.get("timestamp_unit") or "s")
+    numbers = dtype is not None and dtype.is_numeric() and unit != "s"
+    if not numbers and not (text and dtype == pl.String):
+        return frame, {}  # a missing column is named by the caller
+    parsed = parse_timestamp(pl.col("timestamp"), dtype, fmt, unit)
     if parsed is None:
         return frame, {}
+    if dtype != pl.String:
+        return frame.with_columns(parsed.alias("timestamp")), {}
     unreadable = pl.col("timestamp").str.strip_chars().str.len_bytes().fill_null(0).gt(0) & parsed.is_null()
     bad, n = frame.select(unreadable.sum(), pl.len()).collect().row(0)  # one scan of the timestamp column
     if n and bad == n:
         raise DataError(f"{where}: no timestamp parses as the training file's did ({layout.described()})")
     frame = frame.filter(~unreadable).with_columns(parsed.alias("timestamp"))
-    what = f"timestamp_format {fmt!r}" if fmt else "unix seconds"
+    what = f"timestamp_format {fmt!r}" if fmt else f"unix time in {unit}"
     return frame, ({f"events whose timestamp does not parse ({what}, as in training)": bad} if bad else {})
 
 

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from ssl_ads.data.sources.events_file import EventsFile
-from ssl_ads.errors import DataError
+from ssl_ads.errors import ConfigError, DataError
 from ssl_ads.use.training_layout import events_as_trained, texts_as_trained, training_layout
 
 REQUIRED = ["user_id", "item_id", "timestamp"]
@@ -93,3 +93,32 @@ def test_texts_are_joined_from_the_training_columns():
 def test_a_crafted_checkpoints_layout_is_a_one_line_error(key, value):
     with pytest.raises(DataError, match=rf"^model.pt: its dataset config('s {key}=|: dataset.{key})"):
         training_layout({"_target_": EVENTS_FILE, key: value}, "model.pt")
+
+
+def test_millisecond_times_are_read_in_the_recorded_unit_by_training_and_serving(tmp_path):
+    seconds = [1_700_000_000, 1_700_000_060, 1_700_003_600]
+    times = [t * 1000 + 999 for t in seconds]  # floored to the second, as training floors them
+    pl.DataFrame({"user_id": ["a", "a", "b"], "item_id": [1, 2, 3], "timestamp": times}).write_csv(tmp_path / "e.csv")
+    pl.DataFrame({"u": ["a", "a", "b"], "i": [1, 2, 3], "t": times}).write_csv(tmp_path / "laid_out.csv")
+    trained = training_read(tmp_path / "e.csv", tmp_path, timestamp_unit="ms")
+    assert trained["timestamp"].to_list() == seconds
+    canonical, _ = served(tmp_path / "e.csv", timestamp_unit="ms")
+    laid_out, set_aside = served(
+        tmp_path / "laid_out.csv", timestamp_unit="ms", columns={"user_id": "u", "item_id": "i", "timestamp": "t"}
+    )
+    assert canonical.rows() == laid_out.rows() == trained.rows() and set_aside == {}
+
+
+def test_milliseconds_read_as_seconds_are_quarantined_naming_the_unit_key(tmp_path):
+    times = [1_700_000_000_000 + 1000 * k for k in range(9)]
+    pl.DataFrame({"user_id": [1, 2, 3] * 3, "item_id": [4, 5, 6] * 3, "timestamp": times}).write_csv(tmp_path / "e.csv")
+    with pytest.raises(DataError, match=r"9 of 9 rows .*after the year 5000 as unix seconds .*timestamp_unit=ms"):
+        training_read(tmp_path / "e.csv", tmp_path)
+
+
+@pytest.mark.parametrize("unit", ["sec", "MS", 1000])
+def test_a_unit_that_is_not_one_is_refused_in_config_and_in_a_checkpoint(tmp_path, unit):
+    with pytest.raises(ConfigError, match=r"dataset.timestamp_unit must be one of s, ms, us, ns"):
+        EventsFile(str(tmp_path / "e.csv"), timestamp_unit=unit)
+    with pytest.raises(DataError, match=r"its dataset config's timestamp_unit="):
+        layout(timestamp_unit=unit)

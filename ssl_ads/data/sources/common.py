@@ -203,12 +203,19 @@ def as_float(expr: pl.Expr) -> pl.Expr:
     return pl.when(value.is_finite()).then(value)
 
 
-def as_seconds(expr: pl.Expr) -> pl.Expr:
-    """Unix seconds written as an integer or a float (floored) → Int64; else null.
+# numeric unix times: per-second counts of each unit
+TIME_UNITS = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
 
-    One float parse instead of int-then-float: exact for every integer below 2**53 (any unix time).
+
+def as_seconds(expr: pl.Expr, unit: str = "s") -> pl.Expr:
+    """Unix time written as an integer or a float in `unit` (TIME_UNITS) → whole seconds (floored), Int64; else
+    null.
+
+    One float parse instead of int-then-float: exact for every integer below 2**53 (any unix time in seconds or
+    milliseconds; finer units lose less than a microsecond, far below the second kept).
     """
-    return as_float(expr).floor().cast(pl.Int64, strict=False)
+    value = as_float(expr)
+    return (value if unit == "s" else value / TIME_UNITS[unit]).floor().cast(pl.Int64, strict=False)
 
 
 def blank_line() -> pl.Expr:

@@ -20,6 +20,9 @@ from ssl_ads.data.sources.common import clean_events, source_report
 from ssl_ads.data.sources.file_source import FileSource
 from ssl_ads.errors import ConfigError, DataError
 
+YEAR_5000 = 95_617_584_000  # unix seconds of 5000-01-01
+FAR_FUTURE = "timestamp after the year 5000 as unix seconds (milliseconds? set dataset.timestamp_unit=ms)"
+
 
 class EventLogDataset(FileSource, SequenceDataset):
     """A sequence data set read from files: `path`, the cleaning knobs and the shared read tail."""
@@ -63,6 +66,8 @@ class EventLogDataset(FileSource, SequenceDataset):
         if self.max_timestamp is not None:
             above = f"timestamp after dataset.max_timestamp={self.max_timestamp}"
             checks[above] = (ts > self.max_timestamp).fill_null(False)
+        else:  # milliseconds read as seconds land thousands of years ahead: said, never featurized as a time
+            checks[FAR_FUTURE] = (ts > YEAR_5000).fill_null(False)
         return checks
 
     def events_source(

@@ -20,6 +20,7 @@ from ssl_ads.data.sequence_dataset import EVENT_COLUMNS, SequenceSource
 from ssl_ads.data.sources.common import (
     N_FIELDS,
     READER_VERSION,
+    TIME_UNITS,
     as_int,
     as_seconds,
     collect,
@@ -55,6 +56,7 @@ class EventsFile(ItemTableOption, UserLabelsOption, EventLogDataset):
         label_columns_map: dict[str, str] | None = None,
         cutoff_timestamp: int | None = None,
         timestamp_format: str | None = None,
+        timestamp_unit: str = "s",
         separator: str = ",",
         dedup: bool = True,
         min_user_interactions: Annotated[int, Range(min=0)] = 0,
@@ -78,8 +80,12 @@ class EventsFile(ItemTableOption, UserLabelsOption, EventLogDataset):
         if len(separator.encode()) != 1:
             raise ConfigError(f"dataset.separator must be a single-byte character, got {separator!r}")
         spec = parse_columns(columns, has_header)
+        if timestamp_unit not in TIME_UNITS:
+            raise ConfigError(f"dataset.timestamp_unit must be one of {', '.join(TIME_UNITS)}, got {timestamp_unit!r}")
         if not spec.has_timestamp:
-            for key, value in (("cutoff_timestamp", cutoff_timestamp), ("timestamp_format", timestamp_format)):
+            unit = None if timestamp_unit == "s" else timestamp_unit
+            for key, value in (("cutoff_timestamp", cutoff_timestamp), ("timestamp_format", timestamp_format),
+                               ("timestamp_unit", unit)):  # fmt: skip
                 if value is not None:
                     raise ConfigError(f"dataset.{key} is set but dataset.columns gives no timestamp column")
         self.columns = spec.mapping
@@ -90,6 +96,7 @@ class EventsFile(ItemTableOption, UserLabelsOption, EventLogDataset):
         self.label_columns_map = {str(k): str(v) for k, v in (label_columns_map or {}).items()}
         self.cutoff_timestamp = cutoff_timestamp
         self.timestamp_format = timestamp_format
+        self.timestamp_unit = timestamp_unit
         self.separator = separator
         self.init_user_labels(user_file, user_labels, user_columns)
         # item side fields / title from a CSV or parquet item table with an item_id column: encoder.item_inputs
@@ -183,10 +190,11 @@ class EventsFile(ItemTableOption, UserLabelsOption, EventLogDataset):
         raise DataError(f"{path}: column '{source}' ({key}) not found; available columns: {available}")
 
     def _parse_timestamp(self, schema: pl.Schema, source: str) -> pl.Expr:
-        """Unix seconds from a datetime, a date, a number, or a string (`timestamp_format` or numeric)."""
-        parsed = parse_timestamp(pl.col(RAW + source), schema[RAW + source], self.timestamp_format)
+        """Unix seconds from a datetime, a date, a number (in `timestamp_unit`), or a string (`timestamp_format`,
+        or numeric)."""
+        column, dtype = pl.col(RAW + source), schema[RAW + source]
+        parsed = parse_timestamp(column, dtype, self.timestamp_format, self.timestamp_unit)
         if parsed is None:
-            dtype = schema[RAW + source]
             raise DataError(f"{self.path}: column '{source}' (dataset.columns.timestamp) has type {dtype}")
         return parsed.alias("timestamp")
 
@@ -238,10 +246,12 @@ class EventsFile(ItemTableOption, UserLabelsOption, EventLogDataset):
         return pl.scan_csv(names, separator=self.separator, infer_schema_length=None, schema_overrides=overrides)
 
 
-def parse_timestamp(column: pl.Expr, dtype: pl.DataType, timestamp_format: str | None) -> pl.Expr | None:
-    """Unix seconds (Int64; null where a value does not parse) from a datetime, a date, a number, or a string
-    (`timestamp_format`, else numeric text); None for a column of any other type. Also how `predict` reads a file
-    laid out as the training file was (`ssl_ads.use.training_layout`)."""
+def parse_timestamp(
+    column: pl.Expr, dtype: pl.DataType, timestamp_format: str | None, unit: str = "s"
+) -> pl.Expr | None:
+    """Unix seconds (Int64; null where a value does not parse) from a datetime, a date, a number or numeric text
+    (unix time in `unit`: s, ms, us, ns), or a string in `timestamp_format`; None for a column of any other type.
+    Also how `predict` reads a file laid out as the training file was (`ssl_ads.use.training_layout`)."""
     if isinstance(dtype, pl.Datetime):
         parsed = column.dt.epoch("s")
     elif dtype == pl.Date:
@@ -250,7 +260,7 @@ def parse_timestamp(column: pl.Expr, dtype: pl.DataType, timestamp_format: str |
         strings = text(column.cast(pl.String))
         parsed = strings.str.strptime(pl.Datetime("us"), timestamp_format, strict=False).dt.epoch("s")
     elif dtype == pl.String or dtype.is_numeric():
-        parsed = as_seconds(text(column.cast(pl.String)))
+        parsed = as_seconds(text(column.cast(pl.String)), unit)
     else:
         return None
     return parsed.cast(pl.Int64)
