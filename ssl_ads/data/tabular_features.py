@@ -88,15 +88,11 @@ def transform(frame: pl.DataFrame, state: dict) -> tuple[np.ndarray, np.ndarray,
     missing = [c["name"] for c in [*state["categorical"], *state["numeric"]] if c["name"] not in frame.columns]
     if missing:
         raise DataError(f"the data lacks the fields the featurizer was fitted on: {', '.join(missing)}")
-    cat_exprs = [_categorical_expr(spec) for spec in state["categorical"]]
-    num_exprs = [_numeric_expr(spec) for spec in state["numeric"]]
+    text = {name for name, dtype in frame.schema.items() if dtype == pl.String}
+    cat_exprs = [_categorical_expr(spec, spec["name"] in text) for spec in state["categorical"]]
+    num_exprs = [_numeric_expr(spec, spec["name"] in text) for spec in state["numeric"]]
     indicators = [
-        pl.col(s["name"])
-        .cast(pl.Float64, strict=False)
-        .pipe(_finite)
-        .is_null()
-        .cast(pl.Float32)
-        .alias(f"{s['name']}_missing")
+        _number(s["name"], s["name"] in text).is_null().cast(pl.Float32).alias(f"{s['name']}_missing")
         for s in state["numeric"]
         if s["missing_indicator"]
     ]
@@ -111,8 +107,20 @@ def cardinalities(state: dict) -> list[int]:
     return [FIRST_ID + (s["buckets"] if s["kind"] == "hash" else len(s["values"])) for s in state["categorical"]]
 
 
-def _categorical_expr(spec: dict) -> pl.Expr:
-    column = pl.col(spec["name"]).cast(pl.String)
+def _trimmed(name: str) -> pl.Expr:
+    """Text as the file readers make it before fitting: trimmed, and empty as missing (so `, Private` in a CSV
+    written with a space after each comma is the value the featurizer was fitted on)."""
+    trimmed = pl.col(name).str.strip_chars()
+    return pl.when(trimmed.str.len_bytes() > 0).then(trimmed)
+
+
+def _number(name: str, is_text: bool) -> pl.Expr:
+    """A numeric field as Float64, text trimmed first; NaN, inf and what does not parse are missing."""
+    return _finite((_trimmed(name) if is_text else pl.col(name)).cast(pl.Float64, strict=False))
+
+
+def _categorical_expr(spec: dict, is_text: bool) -> pl.Expr:
+    column = _trimmed(spec["name"]) if is_text else pl.col(spec["name"]).cast(pl.String)
     if spec["kind"] == "hash":
         # polars' hash is fixed for a polars version; the state records which one fitted it.
         mapped = (column.hash(seed=0) % spec["buckets"]).cast(pl.Int64) + FIRST_ID
@@ -122,8 +130,8 @@ def _categorical_expr(spec: dict) -> pl.Expr:
     return pl.when(column.is_null()).then(MISSING_ID).otherwise(mapped).cast(pl.Int32).alias(spec["name"])
 
 
-def _numeric_expr(spec: dict) -> pl.Expr:
-    value = _finite(pl.col(spec["name"]).cast(pl.Float64, strict=False))
+def _numeric_expr(spec: dict, is_text: bool) -> pl.Expr:
+    value = _number(spec["name"], is_text)
     if spec["log1p"]:
         value = value.clip(lower_bound=0).log1p()
     if spec["quantiles"] is not None:

@@ -39,21 +39,35 @@ def file_columns(path: Path, separator: str = ",") -> list[str]:
     return scan_file(path, separator).collect_schema().names()
 
 
-def scan_file(path: Path, separator: str = ",", has_header: bool = True) -> pl.LazyFrame:
+def scan_file(
+    path: Path, separator: str = ",", has_header: bool = True, whole_file_types: bool = False, dates: bool = False
+) -> pl.LazyFrame:
     """The whole file or folder as a LazyFrame (columns read only when selected; a CSV without a header names them
     column_1, column_2...; a parquet folder's `key=value` folders are columns, as in training); its schema is read
-    here, so an empty or broken file fails here, named, not at the first query."""
+    here, so an empty or broken file fails here, named, not at the first query.
+
+    A CSV's column types are inferred from its first 10,000 rows, or with `whole_file_types` from every row (one
+    more pass, and a column of numbers with text after row 10,000, such as ad ids, is text rather than a parse
+    error); `dates` reads ISO dates and datetimes as such."""
     files, fmt = data_files(path)
     names = [str(f) for f in files]
     try:
         if fmt == "parquet":
             frame = pl.scan_parquet(names, hive_partitioning=path.is_dir())
         else:
-            frame = pl.scan_csv(names, separator=separator, has_header=has_header, infer_schema_length=10_000)
+            rows = None if whole_file_types else 10_000
+            frame = pl.scan_csv(
+                names, separator=separator, has_header=has_header, infer_schema_length=rows, try_parse_dates=dates
+            )
         frame.collect_schema()
         return frame
     except (OSError, pl.exceptions.PolarsError) as err:
         raise DataError(f"{path}: cannot read as {fmt.replace('csv', 'CSV')} ({_first_line(err)})") from err
+
+
+def is_csv(path: Path) -> bool:
+    """Whether the file, or the folder's files, are CSV (else parquet)."""
+    return data_files(path)[1] == "csv"
 
 
 def iter_chunks(

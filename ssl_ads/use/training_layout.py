@@ -24,7 +24,7 @@ from ssl_ads.data.sources.event_columns import parse_columns
 from ssl_ads.data.sources.events_file import parse_timestamp
 from ssl_ads.data.sources.text_file import joined_text
 from ssl_ads.errors import ConfigError, DataError
-from ssl_ads.use.input_file import scan_file
+from ssl_ads.use.input_file import is_csv, scan_file
 
 READERS = {
     "ssl_ads.data.sources.events_file.EventsFile": "events_file",
@@ -54,7 +54,7 @@ class TrainingLayout:
         keys = {"events_file": ("columns", "has_header", "timestamp_format", "timestamp_unit"),
                 "text_file": ("text_cols", "id_col")}  # fmt: skip
         shown = [f"dataset.{k}={self.settings.get(k)!r}" for k in keys.get(self.reader, ()) if self.settings.get(k)]
-        return f"{self.reader} " + ", ".join(shown)
+        return f"{self.reader} " + ", ".join(shown) if self.reader else "numeric unix seconds"
 
 
 # the settings read here and what each must be (a checkpoint is data: a crafted one gets a one-line error)
@@ -95,16 +95,17 @@ def events_as_trained(
 ) -> tuple[pl.LazyFrame, dict[str, int]]:
     """The file's events in the canonical columns, lazily, and the events set aside by reason: through the
     `events_file` layout the model was trained with (its columns when the file lacks `required`, and its timestamp
-    format and unit), else the file as it is."""
-    frame = scan_file(path, separator)
+    format and unit), else the file as it is. A CSV's types come from the whole file, and its text times are
+    parsed (as training parses them) or set aside, never sorted as text."""
+    events_file = layout.reader == "events_file"
+    dates = not (events_file and layout.settings.get("timestamp_format"))  # a format is applied to the text itself
+    frame = scan_file(path, separator, whole_file_types=True, dates=dates)
     names = frame.collect_schema().names()
-    if layout.reader != "events_file":
-        return frame, {}
-    if not set(required) <= set(names):
+    if events_file and not set(required) <= set(names):
         has_header = bool(layout.settings.get("has_header", True))
         spec = parse_columns(layout.settings.get("columns"), has_header)
         if not has_header:  # a header-less training file: this one is read by position too
-            frame = scan_file(path, separator, has_header=False)
+            frame = scan_file(path, separator, has_header=False, whole_file_types=True, dates=dates)
             names = frame.collect_schema().names()
         renames, mapping = spec.resolve(names, path)
         frame = frame.rename(renames)
@@ -116,7 +117,7 @@ def events_as_trained(
             # each pass over user ranges: the one layout whose memory grows with the file)
             return frame.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).over("user_id").alias("timestamp")), {}
         return _times_as_trained(frame, layout, where)
-    return _times_as_trained(frame, layout, where, text=False)
+    return _times_as_trained(frame, layout, where, text=is_csv(path))
 
 
 def _times_as_trained(
@@ -140,7 +141,7 @@ def _times_as_trained(
     if n and bad == n:
         raise DataError(f"{where}: no timestamp parses as the training file's did ({layout.described()})")
     frame = frame.filter(~unreadable).with_columns(parsed.alias("timestamp"))
-    what = f"timestamp_format {fmt!r}" if fmt else f"unix time in {unit}"
+    what = f"timestamp_format {fmt!r}" if fmt else f"unix time in {unit if unit != 's' else 'seconds'}"
     return frame, ({f"events whose timestamp does not parse ({what}, as in training)": bad} if bad else {})
 
 

@@ -76,6 +76,18 @@ def test_hashing_for_huge_cardinality_is_deterministic_and_bounded():
     np.testing.assert_array_equal(cat[::-1], again)
 
 
+def test_new_rows_written_with_spaces_after_commas_map_as_the_trimmed_training_values():
+    """A UCI-style CSV (`25, Private, 40`) read by a serving reader keeps the spaces; the training readers trimmed
+    them before fitting, so the featurizer trims too: no value turns unseen, no number turns missing."""
+    train = pl.DataFrame({"workclass": ["Private", "State-gov", None], "hours": ["40", "12.5", None]})
+    state = fit_state(train, ["workclass"], ["hours"], {**SETTINGS, "hash_buckets": 0})
+    spaced = pl.DataFrame({"workclass": [" Private", "State-gov ", "  "], "hours": [" 40", "12.5 ", " "]})
+    for got, expected in zip(transform(spaced, state), transform(train, state), strict=True):
+        np.testing.assert_array_equal(got, expected)
+    hashed = fit_state(train, ["workclass"], [], {**SETTINGS, "max_vocab": 1, "hash_buckets": 16})
+    np.testing.assert_array_equal(transform(spaced, hashed)[0], transform(train, hashed)[0])
+
+
 def test_state_round_trips_through_json():
     frame = _frame()
     state = fit_state(frame, ["site"], ["clicks", "price"], SETTINGS)

@@ -122,3 +122,20 @@ def test_a_unit_that_is_not_one_is_refused_in_config_and_in_a_checkpoint(tmp_pat
         EventsFile(str(tmp_path / "e.csv"), timestamp_unit=unit)
     with pytest.raises(DataError, match=r"its dataset config's timestamp_unit="):
         layout(timestamp_unit=unit)
+
+
+def test_a_csv_whose_ids_turn_to_text_and_times_break_after_row_10000_is_read_whole(tmp_path):
+    """Types come from the whole file: numeric-looking ad ids followed by `AD-...` ones are text (the featurizer
+    casts them to the vocabulary's type), and a broken time far down is set aside and counted, not a crash."""
+    n = 10_050
+    frame = pl.DataFrame({
+        "user_id": [k % 97 for k in range(n)],
+        "item_id": [str(k % 300) if k < 10_020 else f"AD-{k}" for k in range(n)],
+        "timestamp": [str(1_700_000_000 + k) if k != 10_030 else "N/A" for k in range(n)],
+    })  # fmt: skip
+    frame.write_csv(tmp_path / "e.csv")
+    events, set_aside = events_as_trained(tmp_path / "e.csv", training_layout({}), ",", REQUIRED, "f")
+    read = events.collect()
+    assert read.height == n - 1 and read.schema["item_id"] == pl.String and read.schema["timestamp"] == pl.Int64
+    assert read["item_id"][-1] == f"AD-{n - 1}"
+    assert set_aside == {"events whose timestamp does not parse (unix time in seconds, as in training)": 1}
