@@ -103,7 +103,14 @@ def collect_rows(frame: pl.LazyFrame, source: str | Path, what: str = "data") ->
         raise DataError(f"{source}: the file is empty (no data)") from err
     except (pl.exceptions.PolarsError, OSError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise DataError(f"{source}: cannot be read as {what} ({first})") from err
+        raise DataError(f"{source}: cannot be read as {what} ({first}){not_utf8_hint(first)}") from err
+
+
+def not_utf8_hint(message: str) -> str:
+    """What to do when a reader says the bytes are not UTF-8 (a Latin-1 or Windows-1252 export, often)."""
+    if "utf-8" in message.lower() or "utf8" in message.lower():
+        return "; the file is not UTF-8 text: re-encode it, e.g. iconv -f windows-1252 -t utf-8 in.csv > out.csv"
+    return ""
 
 
 def _reason(frame: pl.LazyFrame, checks: Mapping[str, pl.Expr]) -> pl.Expr:

@@ -18,6 +18,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
+from ssl_ads.data.quarantine import not_utf8_hint
 from ssl_ads.data.sources.common import csv_compression, data_files
 from ssl_ads.errors import DataError
 
@@ -62,7 +63,8 @@ def scan_file(
         frame.collect_schema()
         return frame
     except (OSError, pl.exceptions.PolarsError) as err:
-        raise DataError(f"{path}: cannot read as {fmt.replace('csv', 'CSV')} ({_first_line(err)})") from err
+        first = _first_line(err)
+        raise DataError(f"{path}: cannot read as {fmt.replace('csv', 'CSV')} ({first}){not_utf8_hint(first)}") from err
 
 
 def is_csv(path: Path) -> bool:
@@ -118,7 +120,7 @@ def _csv_batches(file: Path, separator: str, columns: list[str] | None) -> Itera
         with pa_csv.open_csv(stream, read_options=options, parse_options=parse, convert_options=convert) as reader:
             yield from reader
     except (OSError, pa.ArrowException) as err:
-        raise DataError(f"{file}: cannot read as CSV ({_first_line(err)})") from err
+        raise DataError(f"{file}: cannot read as CSV ({_first_line(err)}){not_utf8_hint(_first_line(err))}") from err
 
 
 def _first_line(err: BaseException) -> str:

@@ -104,3 +104,9 @@ def test_a_folder_without_data_files_is_named_with_the_key(tmp_path):
         existing_input(tmp_path / "empty", "current")
     with pytest.raises(DataError, match=r"current: no file or folder at"):
         existing_input(tmp_path / "missing", "current")
+
+
+def test_a_windows_1252_export_is_named_with_what_to_do(tmp_path):
+    (tmp_path / "copy.csv").write_bytes("Title,y\nCafé crème,1\nSoirée,0\n".encode("cp1252"))
+    with pytest.raises(DataError, match=r"copy\.csv: cannot be read as .*not UTF-8 text: re-encode it, e\.g\. iconv"):
+        TextFile(str(tmp_path / "copy.csv"), text_cols=["Title"], label_col="y").source(tmp_path / "cache")
