@@ -9,6 +9,7 @@ to Hydra: their jobs are still validated by the task function, which then calls 
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import shutil
@@ -80,13 +81,34 @@ def _compose_and_validate(overrides: list[str]) -> dict:
     try:
         cfg = compose("config", overrides=overrides, return_hydra_config=True)
     except (HydraException, OmegaConfBaseException) as err:
-        raise ConfigError(explain_compose_error(err)) from err
+        message = explain_compose_error(err)
+        unknown = re.match(r"Could not override '([\w.]+)'.*\(Key '[\w]+' (is )?not in ", message)
+        raise ConfigError((unknown and _unknown_key(overrides, unknown.group(1))) or message) from err
     choices = {k: v for k, v in OmegaConf.to_container(cfg.hydra.runtime.choices).items() if "hydra" not in k}
     sweeper = OmegaConf.to_container(cfg.hydra.sweeper, resolve=False)
     with open_dict(cfg):
         del cfg["hydra"]
     validate_run_config(cfg, choices)
     return sweeper
+
+
+def _unknown_key(overrides: list[str], key: str) -> str | None:
+    """`key` is not a setting: say so with the closest setting names of its parent node (Hydra's own message offers
+    `+key=` to append it, which a checked config then refuses); None when the parent cannot be composed."""
+    rest = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") != key]
+    parent, _, name = key.rpartition(".")
+    try:
+        node = compose("config", overrides=rest)
+        node = OmegaConf.select(node, parent) if parent else node
+    except (HydraException, OmegaConfBaseException):
+        return None
+    if not OmegaConf.is_dict(node):
+        return None
+    keys = [str(k) for k in node]
+    close = difflib.get_close_matches(name, keys, n=3)
+    where = f"{parent}." if parent else ""
+    suggestion = f"did you mean {' or '.join(where + c for c in close)}? " if close else ""
+    return f"{key} is not a setting: {suggestion}{parent or 'the config'} has {', '.join(keys)}"
 
 
 def explain_compose_error(err: Exception) -> str:
