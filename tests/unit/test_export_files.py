@@ -110,3 +110,17 @@ def test_a_windows_1252_export_is_named_with_what_to_do(tmp_path):
     (tmp_path / "copy.csv").write_bytes("Title,y\nCafé crème,1\nSoirée,0\n".encode("cp1252"))
     with pytest.raises(DataError, match=r"copy\.csv: cannot be read as .*not UTF-8 text: re-encode it, e\.g\. iconv"):
         TextFile(str(tmp_path / "copy.csv"), text_cols=["Title"], label_col="y").source(tmp_path / "cache")
+
+
+def test_unsigned_64_bit_ids_beyond_int64_are_kept_as_text_ids(tmp_path):
+    """Hashed user ids exported as UInt64 (ClickHouse, for one) are labels: past Int64's range they stay exact as
+    text instead of failing the read; within it they are Int64 as any integer column."""
+    big = [2**63 + 5 + k % 7 for k in range(42)]
+    for name, users in (("big", big), ("small", [k % 7 for k in range(42)])):
+        frame = pl.DataFrame({"user_id": pl.Series(users, dtype=pl.UInt64), "item_id": [k % 5 for k in range(42)],
+                              "timestamp": list(range(42))})  # fmt: skip
+        frame.write_parquet(tmp_path / f"{name}.parquet")
+    read = EventsFile(str(tmp_path / "big.parquet")).source(tmp_path / "cache").events.collect()
+    assert read.schema["user_id"] == pl.String and sorted(set(read["user_id"])) == sorted({str(u) for u in big})
+    small = EventsFile(str(tmp_path / "small.parquet")).source(tmp_path / "cache").events.collect()
+    assert small.schema["user_id"] == pl.Int64 and small.height == 42

@@ -39,6 +39,7 @@ from ssl_ads.data.sources.event_log import EventLogDataset
 from ssl_ads.data.sources.user_labels import UserLabelsOption
 from ssl_ads.errors import ConfigError, DataError
 
+INT64_MAX = 2**63 - 1
 RAW = "raw_"  # prefix of the file's own (unparsed) columns, kept for the quarantine file
 
 
@@ -295,23 +296,28 @@ def _parse_values(
     raw: pl.LazyFrame, schema: pl.Schema, columns: dict[str, str], path: Path, fmt: str
 ) -> dict[str, pl.Expr]:
     """Ids and side values by output name: trimmed text becomes Int64 when the whole column is integers
-    (as in parquet); integer columns become Int64; anything else is kept.
+    (as in parquet); integer columns become Int64, unless unsigned 64-bit values beyond its range (hashed ids)
+    make them text; anything else is kept.
 
-    Whether a text column is all integers is one aggregate pass over the text columns, so nothing else
-    of the file is materialized for it.
+    Whether a column is all integers (text) or all within Int64 (UInt64) is one aggregate pass over those
+    columns, so nothing else of the file is materialized for it.
     """
     texts = {raw_name: text(pl.col(raw_name)) for raw_name in dict.fromkeys(columns.values())}
     texts = {raw_name: expr for raw_name, expr in texts.items() if schema[raw_name] == pl.String}
-    integer = {}
-    if texts:
-        all_integers = [
-            (expr.cast(pl.Int64, strict=False).null_count() == expr.null_count()).alias(raw_name)
-            for raw_name, expr in texts.items()
-        ]
-        integer = collect(raw.select(all_integers), path, fmt).row(0, named=True)
+    unsigned = [raw_name for raw_name in dict.fromkeys(columns.values()) if schema[raw_name] == pl.UInt64]
+    checks = [
+        *[
+            (expr.cast(pl.Int64, strict=False).null_count() == expr.null_count()).alias(column)
+            for column, expr in texts.items()
+        ],
+        *[(pl.col(column).max().fill_null(0) <= INT64_MAX).alias(column) for column in unsigned],
+    ]
+    integer = collect(raw.select(checks), path, fmt).row(0, named=True) if checks else {}
     parsed = {}
     for name, raw_name in columns.items():
-        if schema[raw_name].is_integer():
+        if raw_name in unsigned and not integer[raw_name]:
+            parsed[name] = pl.col(raw_name).cast(pl.String)
+        elif schema[raw_name].is_integer():
             parsed[name] = pl.col(raw_name).cast(pl.Int64)
         elif raw_name in texts:
             parsed[name] = as_int(texts[raw_name]) if integer[raw_name] else texts[raw_name]
