@@ -11,7 +11,7 @@ A compressed CSV is decompressed in memory by the reader.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import polars as pl
@@ -73,13 +73,16 @@ def is_csv(path: Path) -> bool:
 
 
 def iter_chunks(
-    path: Path, rows: int, separator: str = ",", columns: list[str] | None = None
+    path: Path, rows: int, separator: str = ",", columns: list[str] | None = None, text_columns: Sequence[str] = ()
 ) -> Iterator[pl.DataFrame]:
     """The file or folder `rows` rows at a time (the last chunk shorter), re-cut from the reader's own batches so
-    every chunk but the last has exactly `rows` rows (model batches then fall on the same rows as in one pass)."""
+    every chunk but the last has exactly `rows` rows (model batches then fall on the same rows as in one pass).
+
+    A CSV's `text_columns` are read as text, as the training readers read fields, not typed from the first block
+    (a field of numbers that turns to text further down is read, not refused; `01` stays `01`)."""
     pending: list[pl.DataFrame] = []
     buffered = 0
-    for batch in _batches(path, rows, separator, columns):
+    for batch in _batches(path, rows, separator, columns, text_columns):
         frame = batch if isinstance(batch, pl.DataFrame) else pl.from_arrow(batch)
         if not isinstance(frame, pl.DataFrame):  # a batch of one column can come back as a Series
             frame = frame.to_frame()
@@ -95,7 +98,7 @@ def iter_chunks(
 
 
 def _batches(
-    path: Path, rows: int, separator: str, columns: list[str] | None
+    path: Path, rows: int, separator: str, columns: list[str] | None, text_columns: Sequence[str]
 ) -> Iterator[pa.RecordBatch | pl.DataFrame]:
     """Parquet through polars' streaming batches (a folder's partition columns included); CSV through pyarrow's
     blocks, one file after another (decompressed by the stream when gzip or zstd)."""
@@ -108,12 +111,14 @@ def _batches(
             raise DataError(f"{path}: cannot read as parquet ({_first_line(err)})") from err
         return
     for file in files:
-        yield from _csv_batches(file, separator, columns)
+        yield from _csv_batches(file, separator, columns, text_columns)
 
 
-def _csv_batches(file: Path, separator: str, columns: list[str] | None) -> Iterator[pa.RecordBatch]:
+def _csv_batches(
+    file: Path, separator: str, columns: list[str] | None, text_columns: Sequence[str]
+) -> Iterator[pa.RecordBatch]:
     options = pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES)
-    convert = pa_csv.ConvertOptions(include_columns=columns)
+    convert = pa_csv.ConvertOptions(include_columns=columns, column_types=dict.fromkeys(text_columns, pa.string()))
     parse = pa_csv.ParseOptions(delimiter=separator)
     try:
         stream = pa.input_stream(str(file), compression=csv_compression(file))

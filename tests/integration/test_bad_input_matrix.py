@@ -443,7 +443,7 @@ CONFIG_CASES = [
         RANGE,
     ),
     # unknown keys, wrong types, missing values, unknown choices, sweeps
-    c("unknown-key", "encoder.dimm=32", "encoder.dimm", "+encoder.dimm=32"),
+    c("unknown-key", "encoder.dimm=32", "encoder.dimm is not a setting", "did you mean encoder.dim or"),
     c("added-unknown-key", "+encoder.depth=3", "encoder.depth"),
     c("wrong-type-group-key", "encoder.dim=sixty-four", "encoder.dim", "sixty-four"),
     c("wrong-type-run-key", "pretrain.max_epochs=many", "pretrain.max_epochs=many", "Integer"),

@@ -124,3 +124,16 @@ def test_unsigned_64_bit_ids_beyond_int64_are_kept_as_text_ids(tmp_path):
     assert read.schema["user_id"] == pl.String and sorted(set(read["user_id"])) == sorted({str(u) for u in big})
     small = EventsFile(str(tmp_path / "small.parquet")).source(tmp_path / "cache").events.collect()
     assert small.schema["user_id"] == pl.Int64 and small.height == 42
+
+
+def test_fields_read_as_text_survive_a_type_change_past_the_first_block(tmp_path, monkeypatch):
+    """A postcode field of numbers (`01234`) that turns to text rows later is read as training read it, not typed
+    from the reader's first block and refused at the block where it changes."""
+    monkeypatch.setattr("ssl_ads.use.input_file.CSV_BLOCK_BYTES", 4096)
+    codes = [f"{k:05d}" for k in range(2000)] + ["K1A 0B1"]
+    pl.DataFrame({"postcode": codes, "clicks": list(range(2001))}).write_csv(tmp_path / "rows.csv")
+    with pytest.raises(DataError, match=r"rows\.csv: cannot read as CSV"):
+        list(iter_chunks(tmp_path / "rows.csv", 500))
+    chunks = list(iter_chunks(tmp_path / "rows.csv", 500, text_columns=["postcode"]))
+    read = pl.concat(chunks)
+    assert read["postcode"].to_list() == codes and read.schema["clicks"] == pl.Int64
