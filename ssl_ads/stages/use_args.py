@@ -16,7 +16,7 @@ from typing import TypeVar
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from ssl_ads.errors import ConfigError, SslAdsError
+from ssl_ads.errors import ConfigError, DataError, SslAdsError
 
 T = TypeVar("T")
 
@@ -66,8 +66,14 @@ def run_command(body: Callable[[list[str]], int], argv: list[str], usage: str) -
     from ssl_ads.terminal import quiet_libraries, report_error
 
     quiet_libraries()
+    import polars as pl
+
     try:
         return body(argv)
     except SslAdsError as err:
         report_error(err)
+        return 2
+    except pl.exceptions.PolarsError as err:  # the input's values, read past what was checked up front
+        first = next((line.strip() for line in str(err).splitlines() if line.strip()), type(err).__name__)
+        report_error(DataError(f"the input data cannot be read: {first}"))
         return 2

@@ -41,7 +41,12 @@ def file_columns(path: Path, separator: str = ",") -> list[str]:
 
 
 def scan_file(
-    path: Path, separator: str = ",", has_header: bool = True, whole_file_types: bool = False, dates: bool = False
+    path: Path,
+    separator: str = ",",
+    has_header: bool = True,
+    whole_file_types: bool = False,
+    dates: bool = False,
+    text_columns: Sequence[str] = (),
 ) -> pl.LazyFrame:
     """The whole file or folder as a LazyFrame (columns read only when selected; a CSV without a header names them
     column_1, column_2...; a parquet folder's `key=value` folders are columns, as in training); its schema is read
@@ -49,7 +54,7 @@ def scan_file(
 
     A CSV's column types are inferred from its first 10,000 rows, or with `whole_file_types` from every row (one
     more pass, and a column of numbers with text after row 10,000, such as ad ids, is text rather than a parse
-    error); `dates` reads ISO dates and datetimes as such."""
+    error); `dates` reads ISO dates and datetimes as such; `text_columns` are read as text (`iter_chunks`)."""
     files, fmt = data_files(path)
     names = [str(f) for f in files]
     try:
@@ -57,9 +62,12 @@ def scan_file(
             frame = pl.scan_parquet(names, hive_partitioning=path.is_dir())
         else:
             rows = None if whole_file_types else 10_000
-            frame = pl.scan_csv(
-                names, separator=separator, has_header=has_header, infer_schema_length=rows, try_parse_dates=dates
-            )
+            options = {"separator": separator, "has_header": has_header, "try_parse_dates": dates}
+            frame = pl.scan_csv(names, infer_schema_length=rows, **options)
+            text = [c for c in text_columns if c in frame.collect_schema()]
+            if text:
+                frame = pl.scan_csv(names, infer_schema_length=rows, schema_overrides=dict.fromkeys(text, pl.String),
+                                    **options)  # fmt: skip
         frame.collect_schema()
         return frame
     except (OSError, pl.exceptions.PolarsError) as err:

@@ -137,3 +137,10 @@ def test_fields_read_as_text_survive_a_type_change_past_the_first_block(tmp_path
     chunks = list(iter_chunks(tmp_path / "rows.csv", 500, text_columns=["postcode"]))
     read = pl.concat(chunks)
     assert read["postcode"].to_list() == codes and read.schema["clicks"] == pl.Int64
+
+
+def test_a_scan_reads_named_fields_as_text_where_inference_would_fail_past_row_10000(tmp_path):
+    codes = [f"{k:05d}" for k in range(10_050)] + ["K1A 0B1"]
+    pl.DataFrame({"postcode": codes, "clicks": range(len(codes))}).write_csv(tmp_path / "rows.csv")
+    read = scan_file(tmp_path / "rows.csv", text_columns=["postcode", "not_in_the_file"]).collect()
+    assert read["postcode"].to_list() == codes and read.schema["clicks"] == pl.Int64
