@@ -19,11 +19,7 @@ def stable_hash(payload: Any, length: int = 16) -> str:
 
 def write_text_atomic(path: Path, text: str) -> None:
     """Write a file so that a reader never sees it half-written (temp file + os.replace)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
-        tmp.write(text)
-        tmp_path = Path(tmp.name)
-    os.replace(tmp_path, path)
+    save_atomic(path, lambda tmp: tmp.write_text(text))
 
 
 def write_json_atomic(path: Path, payload: Any) -> None:
@@ -31,12 +27,14 @@ def write_json_atomic(path: Path, payload: Any) -> None:
 
 
 def save_atomic(path: Path, writer: Callable[[Path], None]) -> None:
-    """Call `writer(tmp_path)` then move the result into place."""
+    """Call `writer(tmp_path)` then move the result into place, with the permissions a plain write would give
+    (the umask's, not the private ones of a temporary file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     os.close(fd)
     try:
         writer(Path(tmp_name))
+        os.chmod(tmp_name, 0o666 & ~_umask())
         os.replace(tmp_name, path)
     finally:
         if os.path.exists(tmp_name):
@@ -44,3 +42,9 @@ def save_atomic(path: Path, writer: Callable[[Path], None]) -> None:
 
 
 # Cache entries (a directory published atomically and verified on open) live in ssl_ads/data/cache_entry.py.
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current

@@ -28,6 +28,8 @@ def write_parquet_atomic(path: Path, frames: Iterable[pl.DataFrame], empty: pl.D
                 table = frame.to_arrow()
                 if writer is None:
                     writer = pq.ParquetWriter(tmp, table.schema, compression="zstd")
+                elif table.schema != writer.schema:  # e.g. a column all null in this frame: the first frame's types
+                    table = table.cast(writer.schema)
                 writer.write_table(table)
                 written += frame.height
         finally:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
-import pyarrow.parquet as pq
 import torch
 
 from ssl_ads.data.batches import ArrayBatches
@@ -27,6 +27,7 @@ from ssl_ads.use.encoder import TrainedEncoder
 from ssl_ads.use.featurize import AsOf, Chunk, Chunks, Counts, Frame, sequence_chunks, tabular_chunks, text_chunks
 from ssl_ads.use.input_file import file_columns, iter_chunks
 from ssl_ads.use.model_bundle import ScoringModel, build_model, read_model
+from ssl_ads.use.parquet_out import write_parquet_atomic
 from ssl_ads.use.ranking_model import RankingModel, is_ranking, load_ranking_model
 from ssl_ads.use.training_layout import TrainingLayout, events_as_trained, texts_as_trained, training_layout
 
@@ -144,32 +145,26 @@ def predict_file(
         header = pl.DataFrame(schema=dict.fromkeys(file_columns(path, separator), pl.String))
         model.check_columns(texts_as_trained(header, layout).columns, where)
     unseen: dict[str, int] = {}
-    scored = 0
-    writer: pq.ParquetWriter | None = None
-    try:
+
+    def scored_chunks() -> Iterator[pl.DataFrame]:
         for frame in [events] if events is not None else _chunks(model, path, chunk_rows, separator, layout):
             parts = list(
                 model.predict_batches(frame, batch_size or BATCH_SIZE, where, as_of=as_of)
                 if isinstance(model, FineTunedModel)
                 else model.predict_batches(frame, batch_size, where, as_of=as_of)
             )
-            if not parts:
-                continue
-            table = pl.concat(parts, how="vertical_relaxed").to_arrow()  # one row group per chunk, not per batch
-            if writer is None:
-                out.parent.mkdir(parents=True, exist_ok=True)
-                writer = pq.ParquetWriter(out, table.schema)
-            writer.write_table(table.cast(writer.schema) if table.schema != writer.schema else table)
-            scored += table.num_rows
             for name, count in model.counts.unseen.items():
                 unseen[name] = unseen.get(name, 0) + count
             for name, count in model.counts.set_aside.items():
                 set_aside[name] = set_aside.get(name, 0) + count
-    finally:
-        if writer is not None:
-            writer.close()
-    if writer is None:
+            if parts:
+                yield pl.concat(parts, how="vertical_relaxed")  # one row group per chunk, not per batch
+
+    chunks = scored_chunks()
+    first = next(chunks, None)
+    if first is None:
         raise DataError(f"{where}: no rows to score")
+    scored = write_parquet_atomic(out, chain([first], chunks))  # a run stopped midway leaves no partial file
     return {
         "model": str(model.path), "input": str(path), "output": str(out), "modality": model.modality,
         "scored": scored, "unseen": unseen, "set_aside": set_aside, "decision": model.decision,
