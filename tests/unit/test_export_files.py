@@ -144,3 +144,12 @@ def test_a_scan_reads_named_fields_as_text_where_inference_would_fail_past_row_1
     pl.DataFrame({"postcode": codes, "clicks": range(len(codes))}).write_csv(tmp_path / "rows.csv")
     read = scan_file(tmp_path / "rows.csv", text_columns=["postcode", "not_in_the_file"]).collect()
     assert read["postcode"].to_list() == codes and read.schema["clicks"] == pl.Int64
+
+
+def test_part_files_joined_with_cat_quarantine_their_repeated_headers_by_that_name(tmp_path):
+    spark_export(tmp_path / "export", EVENTS)
+    text = (tmp_path / "export" / "part-00002.csv").read_text()
+    (tmp_path / "all.csv").write_text(text + text)  # the second copy starts with the header again
+    source = EventsFile(str(tmp_path / "all.csv"), columns=COLUMNS).source(tmp_path / "cache")
+    assert source.quarantine["reasons"] == {"repeated header line": 1}
+    assert source.events.collect().height == EVENTS.height - 2 * (EVENTS.height // 3)  # the copy is deduplicated

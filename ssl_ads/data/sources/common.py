@@ -14,7 +14,7 @@ import polars as pl
 from ssl_ads.data.quarantine import FILE, LINE, QuarantineReport, collect_rows
 from ssl_ads.errors import DataError
 
-READER_VERSION = 1  # bump when parsing changes what a file turns into: it is part of the cache key
+READER_VERSION = 2  # bump when parsing changes what a file turns into: it is part of the cache key
 RAW_LINE = "raw_line"
 N_FIELDS = "_n_fields"
 WRONG_COUNT = "_wrong_count"

@@ -206,6 +206,9 @@ class EventsFile(ItemTableOption, UserLabelsOption, EventLogDataset):
             width = sum(c.startswith(RAW) for c in schema.names())
             checks["empty line"] = pl.col("_blank").fill_null(False)
             checks["wrong field count"] = (pl.col(N_FIELDS) != width).fill_null(False)
+            if self.has_header:  # part files joined with `cat`, each with its header
+                header = [(pl.col(RAW + source).str.strip_chars() == source) for source in set(sources.values())]
+                checks["repeated header line"] = pl.all_horizontal(header).fill_null(False)
         for name in ["user_id", "item_id", *self.side_fields]:
             checks[f"missing {name}"] = pl.col(name).is_null()
         if not self.has_timestamp:
