@@ -26,6 +26,7 @@ from ssl_ads.progress import progress as progress_bar
 from ssl_ads.training.downstream_module import head_features
 from ssl_ads.use.catalogue import catalogue_arrays
 from ssl_ads.use.featurize import AsOf, Chunk, Chunks, Counts, Frame, sequence_chunks, tabular_chunks, text_chunks
+from ssl_ads.use.training_layout import events_frame_as_trained, texts_as_trained, training_layout
 
 # What one embedded row is, by modality (also the output file's name in the `embed` stage).
 ENTITIES = {"sequence": "users", "tabular": "rows", "text": "texts"}
@@ -89,6 +90,17 @@ class TrainedEncoder:
             return [spec["name"] for spec in [*self.state["categorical"], *self.state["numeric"]]]
         return ["text"]
 
+    def as_trained(self, frame: Frame, where: str = "frame") -> tuple[Frame, dict[str, int]]:
+        """A frame the caller read themselves, in the training schema, and its events set aside by reason: laid out
+        as the training file was (an `events_file` log's own column names, its time format and unit; a
+        `text_file`'s text columns), it is renamed and parsed as training read it (`training_layout`); a frame in
+        the training schema already is returned as it is (numeric times in the recorded unit, when not seconds).
+        The public `embed` / `predict` call it; the stages read files through the same layout themselves."""
+        layout = training_layout(self.bundle["dataset_config"], self.path)
+        if self.modality == "sequence":
+            return events_frame_as_trained(frame.lazy(), layout, self.input_columns(), Path(where), where, False)
+        return texts_as_trained(frame, layout), {}
+
     def check_dataset(self, dataset: Dataset, dataset_config: Mapping, cache_dir: Path) -> None:
         """Refuse, in one line, a dataset of another modality or feature schema (`check_matches`)."""
         check_matches(self.path, self.bundle, dataset, dataset_config, cache_dir)
@@ -100,7 +112,9 @@ class TrainedEncoder:
         modality's own id (`user_id`; `row_id` or the row position; `id` or the row position). Event sequences:
         `as_of` (unix seconds, a date or ISO text) is the time event ages count from, and events at or after it
         are set aside; by default ages count from the frame's last event."""
+        frame, set_aside = self.as_trained(frame)
         parts = list(self.embed_batches(frame, id_columns, batch_size, as_of=as_of))
+        self.counts.merge_set_aside(set_aside)
         return pl.concat(parts) if parts else self._empty(frame, id_columns or [])
 
     def embed_batches(

@@ -43,6 +43,11 @@ class Counts:
     def add_unseen(self, column: str, count: int) -> None:
         self.unseen[column] = self.unseen.get(column, 0) + int(count)
 
+    def merge_set_aside(self, counts: dict[str, int]) -> None:
+        """Add rows set aside before featurizing (times that did not parse as in training)."""
+        for reason, count in counts.items():
+            self.set_aside[reason] = self.set_aside.get(reason, 0) + int(count)
+
 
 @dataclass
 class Chunk:

@@ -58,7 +58,9 @@ class FineTunedModel(BundledModel):
     def predict(self, frame: Frame, batch_size: int = BATCH_SIZE, as_of: AsOf = None) -> pl.DataFrame:
         """Every entity of `frame` (users / rows / texts) with its score and decision (see the class); `as_of`: as
         `TrainedEncoder.embed`'s (event sequences)."""
+        frame, set_aside = self.features.as_trained(frame)
         parts = list(self.predict_batches(frame, batch_size, as_of=as_of))
+        self.counts.merge_set_aside(set_aside)
         if not parts:
             raise DataError("frame: no rows to score")
         return pl.concat(parts, how="vertical_relaxed")

@@ -89,7 +89,9 @@ class RankingModel(BundledModel):
     def predict(self, frame: Frame, k: int | None = None, as_of: AsOf = None) -> pl.DataFrame:
         """Every user of `frame` with their top `k` items (default `top_k`) and scores; `as_of`: the time event ages
         count from (as `TrainedEncoder.embed`'s)."""
+        frame, set_aside = self.features.as_trained(frame)
         parts = list(self.predict_batches(frame, k=k, as_of=as_of))
+        self.counts.merge_set_aside(set_aside)
         if not parts:
             raise DataError("frame: no events to score")
         return pl.concat(parts)

@@ -101,13 +101,22 @@ def events_as_trained(
     dates = not (events_file and layout.settings.get("timestamp_format"))  # a format is applied to the text itself
     frame = scan_file(path, separator, whole_file_types=True, dates=dates)
     names = frame.collect_schema().names()
-    if events_file and not set(required) <= set(names):
-        has_header = bool(layout.settings.get("has_header", True))
-        spec = parse_columns(layout.settings.get("columns"), has_header)
-        if not has_header:  # a header-less training file: this one is read by position too
-            frame = scan_file(path, separator, has_header=False, whole_file_types=True, dates=dates)
-            names = frame.collect_schema().names()
-        renames, mapping = spec.resolve(names, path)
+    if events_file and not set(required) <= set(names) and not layout.settings.get("has_header", True):
+        # a header-less training file: this one is read by position too
+        frame = scan_file(path, separator, has_header=False, whole_file_types=True, dates=dates)
+    return events_frame_as_trained(frame, layout, required, path, where, text_times=is_csv(path))
+
+
+def events_frame_as_trained(
+    frame: pl.LazyFrame, layout: TrainingLayout, required: list[str], origin: Path, where: str, text_times: bool
+) -> tuple[pl.LazyFrame, dict[str, int]]:
+    """`events_as_trained` for a frame already read (`origin` names it in errors): renamed by the `events_file`
+    layout when it lacks `required`, then its times as training read them (`text_times`: parse text times even
+    in a frame with the canonical names, as a CSV's are)."""
+    names = frame.collect_schema().names()
+    if layout.reader == "events_file" and not set(required) <= set(names):
+        spec = parse_columns(layout.settings.get("columns"), bool(layout.settings.get("has_header", True)))
+        renames, mapping = spec.resolve(names, origin)
         frame = frame.rename(renames)
         names = [renames.get(n, n) for n in names]
         moved = {source: name for name, source in mapping.items() if source != name and source in names}
@@ -117,7 +126,7 @@ def events_as_trained(
             # each pass over user ranges: the one layout whose memory grows with the file)
             return frame.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).over("user_id").alias("timestamp")), {}
         return _times_as_trained(frame, layout, where)
-    return _times_as_trained(frame, layout, where, text=is_csv(path))
+    return _times_as_trained(frame, layout, where, text=text_times)
 
 
 def _times_as_trained(

@@ -13,6 +13,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
+import ssl_ads
 from ssl_ads.cli import main
 from ssl_ads.config.choices import CONFIG_DIR
 from ssl_ads.config.schema import register_configs
@@ -142,3 +143,23 @@ def test_a_folder_of_compressed_part_files_reads_as_the_one_file(run, capsys):
     reports = [json.loads((cwd / n / "drift.json").read_text()) for n in ("m_export", "m_file")]
     assert [f["psi"] for f in reports[0]["fields"]] == [f["psi"] for f in reports[1]["fields"]]
     assert reports[0]["current_set_aside"] == reports[1]["current_set_aside"]
+
+
+def test_the_python_api_reads_a_frame_laid_out_as_the_training_file(run):
+    """A notebook's own read of the ad log (its column names, its text times) is scored and embedded as the
+    canonical frame of the same events is; its unparseable times are counted as the command line counts them."""
+    directory, cwd, cutoff = run
+    laid_out = pl.read_csv(cwd / "log.csv", separator=";")
+    canonical = pl.read_parquet(cwd / "canonical.parquet")
+    model = ssl_ads.load_model(directory / "model.pt", cwd / ".ssl_ads_cache")
+    scored = model.predict(laid_out, as_of=cutoff)
+    assert scored.height > 100 and scored.equals(model.predict(canonical, as_of=cutoff))
+    encoder = ssl_ads.load_encoder(directory / "encoder.pt", cwd / ".ssl_ads_cache")
+    assert encoder.embed(laid_out, as_of=cutoff).equals(encoder.embed(canonical, as_of=cutoff))
+    damaged = laid_out.with_columns(pl.when(pl.int_range(pl.len()) == 0).then(pl.lit("soon")).otherwise("event_time")
+                                    .alias("event_time"))  # fmt: skip
+    model.predict(damaged, as_of=cutoff)
+    assert (
+        model.counts.set_aside[f"events whose timestamp does not parse (timestamp_format '{FORMAT}', as in training)"]
+        == 1
+    )
