@@ -128,7 +128,7 @@ def predict_file(
     model: FineTunedModel | RankingModel, path: Path, out: Path, batch_size: int | None = None,
     chunk_rows: int = CHUNK_ROWS, separator: str | None = None, as_of: AsOf = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """Score a parquet / CSV file into `out` (parquet), streaming tables and texts `chunk_rows` rows at a time
+    """Score a parquet / CSV file or folder into `out` (parquet), streaming tables and texts `chunk_rows` rows at a time
     (events: users a block at a time, `featurize.sequence_chunks`). `batch_size` None: the model's test loop's.
     A file laid out as the training file was (its column names, timestamp format, text columns) is read as
     training read it (`training_layout`); `separator` None: the training file's.
@@ -146,7 +146,7 @@ def predict_file(
     else:
         header = pl.DataFrame(schema=dict.fromkeys(file_columns(path, separator), pl.String))
         model.check_columns(texts_as_trained(header, layout).columns, where)
-    unseen: dict[str, int] = {}
+    totals = Counts(set_aside=set_aside)
 
     def scored_chunks() -> Iterator[pl.DataFrame]:
         for frame in [events] if events is not None else _chunks(model, path, chunk_rows, separator, layout):
@@ -156,9 +156,8 @@ def predict_file(
                 else model.predict_batches(frame, batch_size, where, as_of=as_of)
             )
             for name, count in model.counts.unseen.items():
-                unseen[name] = unseen.get(name, 0) + count
-            for name, count in model.counts.set_aside.items():
-                set_aside[name] = set_aside.get(name, 0) + count
+                totals.add_unseen(name, count)
+            totals.merge_set_aside(model.counts.set_aside)
             if parts:
                 yield pl.concat(parts, how="vertical_relaxed")  # one row group per chunk, not per batch
 
@@ -169,7 +168,7 @@ def predict_file(
     scored = write_parquet_atomic(out, chain([first], chunks))  # a run stopped midway leaves no partial file
     return {
         "model": str(model.path), "input": str(path), "output": str(out), "modality": model.modality,
-        "scored": scored, "unseen": unseen, "set_aside": set_aside, "decision": model.decision,
+        "scored": scored, "unseen": totals.unseen, "set_aside": totals.set_aside, "decision": model.decision,
         "seconds": round(time.perf_counter() - started, 2),
     }  # fmt: skip
 
