@@ -2,7 +2,7 @@
 `ssl-ads predict` on large files (impression rows and event sequences).
 
     python scripts/bench_serving.py [--model outputs/.../model.pt] [--rows 100000 1000000] [--repeats 2000]
-        [--events 100000 1000000] [--only throughput latency predict events]
+        [--events 100000 1000000] [--only throughput latency predict events] [--formats parquet csv csv.gz]
 
 Throughput: entities / s of `load_encoder(...).embed_batches` (what `ssl-ads embed` runs: featurize with the
 checkpoint's fitted state, then encode) at batch 1,024, one intra-op thread, best of 3 repeats (spread = slowest /
@@ -106,7 +106,15 @@ def impressions(model_path: Path, rows: int, path: Path) -> None:
     frame = dataset.source(Path(tempfile.gettempdir()) / "ssl_ads_bench_cache").frame
     columns = [s["name"] for s in [*bundle["data_state"]["categorical"], *bundle["data_state"]["numeric"]]]
     picked = np.random.default_rng(0).integers(0, frame.height, rows)
-    frame.select(columns)[picked].write_parquet(path, row_group_size=65_536)
+    write(frame.select(columns)[picked], path)
+
+
+def write(frame, path: Path) -> None:
+    """The benchmark file in the format its name says: parquet (row groups of 65,536), CSV, or gzip CSV."""
+    if path.suffix == ".parquet":
+        frame.write_parquet(path, row_group_size=65_536)
+    else:
+        frame.write_csv(path, compression="gzip" if path.suffix == ".gz" else "uncompressed")
 
 
 def child_predict(args: list[str]) -> None:
@@ -137,20 +145,20 @@ def peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kilobytes on Linux
 
 
-def predict_scaling(model_path: Path, work: Path, sizes: list[int]) -> None:
-    print(f"\n`ssl-ads predict` on simulated impression rows ({model_path}); one process per size")
-    print("| rows | process wall (s) | scoring (s) | rows / s scored | peak RSS (MB) | load |")
-    print("|---:|---:|---:|---:|---:|---|")
-    for rows in sizes:
-        data = work / f"impressions_{rows}.parquet"
+def predict_scaling(model_path: Path, work: Path, sizes: list[int], formats: list[str]) -> None:
+    print(f"\n`ssl-ads predict` on simulated impression rows ({model_path}); one process per size and format")
+    print("| rows | format | process wall (s) | scoring (s) | rows / s scored | peak RSS (MB) | load |")
+    print("|---:|---|---:|---:|---:|---:|---|")
+    for rows, fmt in [(rows, fmt) for rows in sizes for fmt in formats]:
+        data = work / f"impressions_{rows}.{fmt}"
         impressions(model_path, rows, data)
         command = [sys.executable, __file__, "--child-predict", f"model={model_path}", f"dataset.path={data}",
-                   f"out={work / f'pred_{rows}'}"]  # fmt: skip
+                   f"out={work / f'pred_{rows}_{fmt}'}"]  # fmt: skip
         before = load()
         done = subprocess.run(command, check=True, capture_output=True, text=True,
                               env={**os.environ, "PYTHONPATH": str(REPO)})  # fmt: skip
         figures = json.loads(done.stdout.strip().splitlines()[-1])
-        print(f"| {rows:,} | {figures['seconds']} | {figures['scoring']} | {rows / figures['scoring']:,.0f} | "
+        print(f"| {rows:,} | {fmt} | {figures['seconds']} | {figures['scoring']} | {rows / figures['scoring']:,.0f} | "
               f"{figures['peak_rss_mb']:,} | {before} → {load()} |", flush=True)  # fmt: skip
 
 
@@ -243,29 +251,32 @@ def events(model_path: Path, n_events: int, path: Path) -> int:
     copies = -(-n_events // base.height)
     frame = pl.concat([base.with_columns(pl.col("user_id") + i * span) for i in range(copies)]).head(n_events)
     frame = frame[np.random.default_rng(0).permutation(frame.height)]
-    frame.write_parquet(path, row_group_size=65_536)
+    write(frame, path)
     return frame["user_id"].n_unique()
 
 
-def events_scaling(model_path: Path, work: Path, sizes: list[int]) -> None:
+def events_scaling(model_path: Path, work: Path, sizes: list[int], formats: list[str]) -> None:
     from ssl_ads.use.featurize import EVENTS_PER_PASS
 
     print(f"\n`ssl-ads predict` on simulated event sequences ({model_path}); one process per size; events read in "
           f"passes of about {EVENTS_PER_PASS:,} events (user ranges)")  # fmt: skip
-    print("| events | users | process wall (s) | scoring (s) | events / s | users / s | peak RSS (MB) | load |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---|")
-    for n in sizes:
-        data = work / f"events_{n}.parquet"
+    print(
+        "| events | format | users | process wall (s) | scoring (s) | events / s | users / s | peak RSS (MB) | load |"
+    )
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---|")
+    for n, fmt in [(n, fmt) for n in sizes for fmt in formats]:
+        data = work / f"events_{n}.{fmt}"
         users = events(model_path, n, data)
         command = [sys.executable, __file__, "--child-predict", f"model={model_path}", f"dataset.path={data}",
-                   f"out={work / f'pred_events_{n}'}"]  # fmt: skip
+                   f"out={work / f'pred_events_{n}_{fmt}'}"]  # fmt: skip
         before = load()
         done = subprocess.run(command, check=True, capture_output=True, text=True,
                               env={**os.environ, "PYTHONPATH": str(REPO)})  # fmt: skip
         figures = json.loads(done.stdout.strip().splitlines()[-1])
         print(
-            f"| {n:,} | {users:,} | {figures['seconds']} | {figures['scoring']} | {n / figures['scoring']:,.0f} | "
-            f"{users / figures['scoring']:,.0f} | {figures['peak_rss_mb']:,} | {before} → {load()} |",
+            f"| {n:,} | {fmt} | {users:,} | {figures['seconds']} | {figures['scoring']} | "
+            f"{n / figures['scoring']:,.0f} | {users / figures['scoring']:,.0f} | {figures['peak_rss_mb']:,} | "
+            f"{before} → {load()} |",
             flush=True,
         )
 
@@ -278,6 +289,8 @@ def main() -> None:
     parser.add_argument("--model", type=Path, help="a model.pt (default: fine-tune a tiny tabular one first)")
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--events", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--formats", nargs="+", default=["parquet"], choices=["parquet", "csv", "csv.gz"],
+                        help="file formats scored by predict (tables and events)")  # fmt: skip
     parser.add_argument("--repeats", type=int, default=2000, help="latency calls at batch 1 (a tenth at 256)")
     parser.add_argument("--throughput-rows", type=int, default=20_480, help="entities embedded per modality")
     parser.add_argument("--only", nargs="+", default=["throughput", "latency", "predict", "events"],
@@ -293,9 +306,9 @@ def main() -> None:
             if "latency" in args.only:
                 latency(model, work, args.repeats)
             if "predict" in args.only:
-                predict_scaling(model, work, args.rows)
+                predict_scaling(model, work, args.rows, args.formats)
         if "events" in args.only:
-            events_scaling(sequence_model(work), work, args.events)
+            events_scaling(sequence_model(work), work, args.events, args.formats)
 
 
 if __name__ == "__main__":
