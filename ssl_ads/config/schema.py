@@ -36,6 +36,7 @@ class LoopConfig:
 
 PROBE_SOLVERS = ("adamw", "lbfgs")
 HEAD_INITS = ("random", "probe")
+PRETRAIN_KEEPS = ("last", "best")
 CLASS_WEIGHTS = (None, "balanced", "auto")
 VALIDATION_LABELS = ("full", "matched")
 
@@ -76,6 +77,9 @@ class PretrainLoopConfig(LoopConfig):
     # auto | true | false: SparseAdam on the item table (O(rows read) per step, no weight decay on the table),
     # AdamW for the rest; auto = true with pretext.negatives sampled/in_batch and a large catalogue
     sparse_item_table: str = "auto"
+    # last | best: the encoder saved is the last epoch's, or the epoch's with the lowest validation pretext loss
+    # (label-free: the validation users' own events); with `patience`, training stops that many epochs after it
+    keep: str = "last"
 
 
 # Keys a task config held before the training recipe moved to the loops (and the run level): where they are now.
@@ -107,6 +111,7 @@ def check_recipe(cfg: Any) -> None:
         ("finetune.head_init", finetune.get("head_init", "random"), HEAD_INITS),
         ("finetune.class_weight", finetune.get("class_weight"), CLASS_WEIGHTS[:2]),
         ("validation_labels", cfg.get("validation_labels", "full"), VALIDATION_LABELS),
+        ("pretrain.keep", cfg.pretrain.get("keep", "last"), PRETRAIN_KEEPS),
     ):
         if value not in allowed:
             raise ConfigError(f"{key} must be one of {allowed}, got {value!r}")

@@ -153,7 +153,12 @@ def make_trainer(
     """
     checkpoints = directory / "checkpoints" / name
     callbacks: list[pl.Callback] = [
-        ModelCheckpoint(dirpath=checkpoints, monitor=monitor, mode=mode, save_last=True),
+        ModelCheckpoint(
+            dirpath=checkpoints, monitor=monitor, mode=mode
+        ),  # the best epoch (trainer.checkpoint_callback)
+        # `last.ckpt` at every epoch's end (what `resume_from=` continues from): Lightning's own `save_last` writes it
+        # only when the monitored metric improved, so after the best epoch it fell behind
+        ModelCheckpoint(dirpath=checkpoints, filename="last", monitor=None, enable_version_counter=False),
         ResumableState(checkpoints / "last.ckpt"),
     ]
     if ema_decay is not None:

@@ -57,12 +57,30 @@ def pretrain(ctx: StageContext, callbacks: tuple[pl.Callback, ...] = ()) -> tupl
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
         metrics["epochs"] = trainer.current_epoch
         metrics["world_size"] = trainer.world_size
+        if loop.get("keep", "last") == "best":
+            metrics.update(keep_best_epoch(trainer, module, monitor))
         if not trainer.is_global_zero:  # under DDP only rank 0 writes the run's outputs
             return ctx.run_dir / "encoder.pt", metrics
     metrics["seconds"] = round(time.perf_counter() - started, 2)
     path = ctx.run_dir / "encoder.pt"
     save_encoder(path, module.encoder, bundle)
     return path, metrics
+
+
+def keep_best_epoch(trainer: pl.Trainer, module: PretrainModule, monitor: str) -> dict[str, float | str]:
+    """Load the weights of the epoch with the best `monitor` (the checkpoint Lightning kept; EMA weights when
+    averaging) into `module`; returns what to record: which epoch, and `monitor` as the kept encoder scores it
+    (the last epoch's is kept as `<monitor>_last`). Under `fast_dev_run` nothing was checkpointed: the last weights
+    stay."""
+    callback = trainer.checkpoint_callback
+    path = getattr(callback, "best_model_path", "") if callback else ""
+    if not path:
+        return {"kept": "last epoch (no checkpoint was kept)"}
+    checkpoint = safe_load(Path(path), "the best pretraining checkpoint")
+    module.load_state_dict(checkpoint["state_dict"])
+    score, last = float(callback.best_model_score), float(trainer.callback_metrics.get(monitor, float("nan")))
+    epoch = f"epoch {int(checkpoint['epoch']) + 1} of {trainer.current_epoch}, lowest {monitor}"
+    return {"kept": epoch, monitor: score, f"{monitor}_last": last}
 
 
 def exit_after_sigterm(ctx: StageContext, trainer: pl.Trainer) -> NoReturn:
