@@ -34,6 +34,7 @@ def pretrain_seconds(dim: int, precision: str, epochs: int, workdir: Path, overr
     run = Path(tempfile.mkdtemp(dir=workdir))
     command = [
         sys.executable, "-m", "ssl_ads", "pretrain", "experiment=demo", f"pretrain.max_epochs={epochs}",
+        "pretrain.patience=0",  # every run trains all its epochs: the time per epoch is what is compared
         f"encoder.dim={dim}", f"encoder.ff_dim={2 * dim}", f"trainer.precision={precision}",
         "online_probe.every_n_steps=0", "trainer.enable_progress_bar=false", *overrides,
     ]  # fmt: skip

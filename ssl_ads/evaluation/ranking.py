@@ -36,7 +36,7 @@ from ssl_ads.evaluation.model_output import save_ranking_model
 from ssl_ads.evaluation.pretraining import pretrain
 from ssl_ads.pretext.base import Pretext
 from ssl_ads.pretext.next_item import NextItem
-from ssl_ads.report.protocol import interval_protocol, numerics
+from ssl_ads.report.protocol import interval_protocol, numerics, pretraining_selection
 from ssl_ads.report.tracking import finish_tracking
 from ssl_ads.report.write_results import write_results
 from ssl_ads.results import ResultRow, best_row_objective
@@ -232,7 +232,7 @@ def ranking_protocol(cfg: DictConfig, ctx: StageContext, loo: LeaveOneOut, task:
         "label_fractions": list(cfg.label_fractions),
         "label_sampling": "fine-tuning reads the training windows of a seeded, nested share of users; probe = "
         "the frozen model's own scores, no training",
-        "model_selection": f"fine-tuning: best epoch by val {task.primary_metric}; pretraining: last epoch",
+        "model_selection": f"fine-tuning: best epoch by val {task.primary_metric}; {pretraining_selection(cfg)}",
         "intervals": interval_protocol(cfg, "users (each user's own HR / NDCG / MRR)", delong=False, positives=False),
         "numerics": numerics(cfg),
         "seeds": [int(cfg.seed)],

@@ -118,7 +118,20 @@ def _pretrain_reads(cfg: DictConfig, unit: str) -> str:
 
 
 def _model_selection(cfg: DictConfig, primary_metric: str, gbdt: bool = True) -> str:
-    """How each row chose its epoch or L2 strength, and on which labels (`gbdt`: tabular runs add its row)."""
+    """How each row chose its epoch or L2 strength, and on which labels (`gbdt`: tabular runs add its row), then
+    which pretraining epoch the encoder is."""
+    return f"{_downstream_selection(cfg, primary_metric, gbdt)}; {pretraining_selection(cfg)}"
+
+
+def pretraining_selection(cfg: DictConfig) -> str:
+    """Which pretraining epoch the encoder is: the last, or the one with the lowest validation pretext loss (read
+    from the validation users' inputs, never a label)."""
+    if cfg.pretrain.get("keep", "last") == "best":
+        return "pretraining: epoch with the lowest val pretext loss (validation inputs, no label)"
+    return "pretraining: last epoch"
+
+
+def _downstream_selection(cfg: DictConfig, primary_metric: str, gbdt: bool) -> str:
     rows = _validation_rows(cfg)
     finetune = f"best epoch on {rows} by val {primary_metric}"
     if cfg.finetune.get("head_init") == "probe":
