@@ -114,6 +114,8 @@ def interval_protocol(cfg: DictConfig, unit: str, delong: bool = True, positives
 def _pretrain_reads(cfg: DictConfig, unit: str) -> str:
     if cfg.get("pretrain_rows", "train") == "train_val":
         return f"the inputs of train and validation {unit} (no label; never test {unit})"
+    if cfg.pretrain.get("keep", "last") == "best":
+        return f"train {unit}, its epoch chosen by the validation {unit}' pretext loss (no label)"
     return f"train {unit} only"
 
 
