@@ -61,18 +61,61 @@ def scan_file(
         if fmt == "parquet":
             frame = pl.scan_parquet(names, hive_partitioning=path.is_dir())
         else:
-            rows = None if whole_file_types else 10_000
             options = {"separator": separator, "has_header": has_header, "try_parse_dates": dates}
-            frame = pl.scan_csv(names, infer_schema_length=rows, **options)
-            text = [c for c in text_columns if c in frame.collect_schema()]
-            if text:
-                frame = pl.scan_csv(names, infer_schema_length=rows, schema_overrides=dict.fromkeys(text, pl.String),
-                                    **options)  # fmt: skip
+            if whole_file_types:
+                schema = whole_file_schema(pl.scan_csv(names, infer_schema=False, **options), dates)
+                schema |= {name: pl.String() for name in text_columns if name in schema}
+                frame = pl.scan_csv(names, schema=schema, **options)
+            else:
+                frame = pl.scan_csv(names, infer_schema_length=10_000, **options)
+                text = [c for c in text_columns if c in frame.collect_schema()]
+                if text:
+                    frame = pl.scan_csv(names, infer_schema_length=10_000,
+                                        schema_overrides=dict.fromkeys(text, pl.String), **options)  # fmt: skip
         frame.collect_schema()
         return frame
     except (OSError, pl.exceptions.PolarsError) as err:
         first = _first_line(err)
         raise DataError(f"{path}: cannot read as {fmt.replace('csv', 'CSV')} ({first}){not_utf8_hint(first)}") from err
+
+
+def whole_file_schema(text: pl.LazyFrame, dates: bool) -> dict[str, pl.DataType]:
+    """Each column's type read from every row of a CSV scanned as text, in one aggregate pass: Int64 when every
+    value is an integer, Float64 when every value is a number, with `dates` a datetime when every value is one
+    (only columns whose first rows are dates are checked), else String. What polars infers with
+    `infer_schema_length=None`, in a fraction of its time (its inference reads the file again on every scan)."""
+    names = text.collect_schema().names()
+    head = text.head(1_000).collect() if dates else pl.DataFrame()
+    candidates = {}
+    for name in head.columns if dates else []:
+        values = head.get_column(name).drop_nulls()
+        try:
+            parsed = values.str.to_datetime(strict=False) if values.len() else None
+        except pl.exceptions.ComputeError:  # no datetime format fits its first value
+            parsed = None
+        if parsed is not None and parsed.null_count() == 0:
+            candidates[name] = parsed.dtype
+
+    def every(parsed: pl.Expr, name: str) -> pl.Expr:
+        return (parsed.null_count() == pl.col(name).null_count()) & (pl.col(name).null_count() < pl.len())
+
+    checks = [
+        *[every(pl.col(n).cast(pl.Int64, strict=False), n).alias(f"int:{n}") for n in names],
+        *[every(pl.col(n).cast(pl.Float64, strict=False), n).alias(f"float:{n}") for n in names],
+        *[every(pl.col(n).str.to_datetime(strict=False), n).alias(f"date:{n}") for n in candidates],
+    ]
+    found = text.select(checks).collect(engine="streaming").row(0, named=True)
+    schema: dict[str, pl.DataType] = {}
+    for name in names:
+        if found[f"int:{name}"]:
+            schema[name] = pl.Int64()
+        elif found[f"float:{name}"]:
+            schema[name] = pl.Float64()
+        elif found.get(f"date:{name}"):
+            schema[name] = candidates[name]
+        else:
+            schema[name] = pl.String()
+    return schema
 
 
 def is_csv(path: Path) -> bool:

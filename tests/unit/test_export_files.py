@@ -153,3 +153,18 @@ def test_part_files_joined_with_cat_quarantine_their_repeated_headers_by_that_na
     source = EventsFile(str(tmp_path / "all.csv"), columns=COLUMNS).source(tmp_path / "cache")
     assert source.quarantine["reasons"] == {"repeated header line": 1}
     assert source.events.collect().height == EVENTS.height - 2 * (EVENTS.height // 3)  # the copy is deduplicated
+
+
+def test_whole_file_types_come_from_every_row(tmp_path):
+    n = 10_050
+    pl.DataFrame({
+        "creative": [str(k) for k in range(n - 1)] + ["AD-9"],  # text only on the last row
+        "cost": ["1"] * (n - 1) + ["1.5"],
+        "seen_at": [f"2024-01-{1 + k % 28:02d} 10:00:00" for k in range(n)],
+        "empty": [None] * n,
+        "clicks": [str(k) for k in range(n)],
+    }).write_csv(tmp_path / "log.csv")  # fmt: skip
+    schema = scan_file(tmp_path / "log.csv", whole_file_types=True, dates=True).collect_schema()
+    assert dict(schema) == {"creative": pl.String, "cost": pl.Float64, "seen_at": pl.Datetime("us"),
+                            "empty": pl.String, "clicks": pl.Int64}  # fmt: skip
+    assert dict(scan_file(tmp_path / "log.csv", whole_file_types=True).collect_schema())["seen_at"] == pl.String
