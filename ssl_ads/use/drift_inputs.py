@@ -89,8 +89,8 @@ def file_side(encoder: TrainedEncoder, path: Path, separator: str | None, key: s
     if encoder.modality == "sequence":
         frame, set_aside = events_as_trained(path, layout, separator, encoder.input_columns(), where)
     else:
-        fields = encoder.input_columns() if encoder.modality == "tabular" else []  # as training read them: text
-        frame, set_aside = texts_as_trained(scan_file(path, separator, text_columns=fields), layout), {}
+        frame = scan_file(path, separator, text_columns=encoder.text_fields())
+        frame, set_aside = texts_as_trained(frame, layout), {}
     columns = frame.collect_schema().names()
     check_schema(columns, encoder.input_columns(), encoder.modality, encoder.bundle, encoder.path, where, "checkpoint")
     counts, state = Counts(set_aside=set_aside), encoder.state

@@ -90,6 +90,12 @@ class TrainedEncoder:
             return [spec["name"] for spec in [*self.state["categorical"], *self.state["numeric"]]]
         return ["text"]
 
+    def text_fields(self) -> list[str]:
+        """The fields a file reader must keep as text, as training read them: a table's categorical fields (`01`
+        stays `01`, and an id that turns to letters further down a CSV is still read). Numeric fields are parsed
+        by the featurizer whatever their type."""
+        return [spec["name"] for spec in self.state["categorical"]] if self.modality == "tabular" else []
+
     def as_trained(self, frame: Frame, where: str = "frame") -> tuple[Frame, dict[str, int]]:
         """A frame the caller read themselves, in the training schema, and its events set aside by reason: laid out
         as the training file was (an `events_file` log's own column names, its time format and unit; a

@@ -181,8 +181,7 @@ def _chunks(
     own_id = "row_id" if model.modality == "tabular" else "id"
     offset = 0
     with progress(f"scoring {path.name} (rows)") as bar:
-        text = model.input_columns() if model.modality == "tabular" else []  # fields as training read them
-        for chunk in iter_chunks(path, chunk_rows, separator, text_columns=text):
+        for chunk in iter_chunks(path, chunk_rows, separator, text_columns=model.features.text_fields()):
             chunk = texts_as_trained(chunk, layout)
             if own_id not in chunk.columns:
                 chunk = chunk.with_columns((pl.int_range(pl.len(), dtype=pl.Int64) + offset).alias(own_id))
