@@ -26,6 +26,7 @@ from ssl_ads.errors import ConfigError, DataError
 from ssl_ads.hardware import model_width, resolve_trainer_precision
 from ssl_ads.report.tracking import fit_logger
 from ssl_ads.training.resumable import ResumableState
+from ssl_ads.training.run_checkpoint import RunCheckpoint
 
 
 @dataclass
@@ -153,9 +154,8 @@ def make_trainer(
     """
     checkpoints = directory / "checkpoints" / name
     callbacks: list[pl.Callback] = [
-        ModelCheckpoint(
-            dirpath=checkpoints, monitor=monitor, mode=mode
-        ),  # the best epoch (trainer.checkpoint_callback)
+        # the best epoch, over the whole run even when resumed (trainer.checkpoint_callback)
+        RunCheckpoint(dirpath=checkpoints, monitor=monitor, mode=mode),
         # `last.ckpt` at every epoch's end (what `resume_from=` continues from): Lightning's own `save_last` writes it
         # only when the monitored metric improved, so after the best epoch it fell behind
         ModelCheckpoint(dirpath=checkpoints, filename="last", monitor=None, enable_version_counter=False),

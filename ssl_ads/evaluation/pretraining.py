@@ -78,7 +78,8 @@ def keep_best_epoch(trainer: pl.Trainer, module: PretrainModule, monitor: str) -
         return {"kept": "last epoch (no checkpoint was kept)"}
     checkpoint = safe_load(Path(path), "the best pretraining checkpoint")
     module.load_state_dict(checkpoint["state_dict"])
-    score, last = float(callback.best_model_score), float(trainer.callback_metrics.get(monitor, float("nan")))
+    score = float(callback.best_model_score)  # the best over the whole run, also when resumed (RunCheckpoint)
+    last = float(trainer.callback_metrics.get(monitor, float("nan")))
     epoch = f"epoch {int(checkpoint['epoch']) + 1} of {trainer.current_epoch}, lowest {monitor}"
     return {"kept": epoch, monitor: score, f"{monitor}_last": last}
 
