@@ -21,6 +21,7 @@ from rich.console import Console
 from ssl_ads.data.cache_entry import open_directory
 from ssl_ads.data.featurized import Featurized
 from ssl_ads.data.io import stable_hash
+from ssl_ads.data.sources.common import text
 from ssl_ads.data.split import SplitSettings, read_split, write_split
 from ssl_ads.data.vocab_ids import FIRST_ID, MISSING_ID, OOV_ID
 from ssl_ads.errors import DataError
@@ -107,20 +108,15 @@ def cardinalities(state: dict) -> list[int]:
     return [FIRST_ID + (s["buckets"] if s["kind"] == "hash" else len(s["values"])) for s in state["categorical"]]
 
 
-def _trimmed(name: str) -> pl.Expr:
-    """Text as the file readers make it before fitting: trimmed, and empty as missing (so `, Private` in a CSV
-    written with a space after each comma is the value the featurizer was fitted on)."""
-    trimmed = pl.col(name).str.strip_chars()
-    return pl.when(trimmed.str.len_bytes() > 0).then(trimmed)
-
-
 def _number(name: str, is_text: bool) -> pl.Expr:
     """A numeric field as Float64, text trimmed first; NaN, inf and what does not parse are missing."""
-    return _finite((_trimmed(name) if is_text else pl.col(name)).cast(pl.Float64, strict=False))
+    return _finite((text(pl.col(name)) if is_text else pl.col(name)).cast(pl.Float64, strict=False))
 
 
 def _categorical_expr(spec: dict, is_text: bool) -> pl.Expr:
-    column = _trimmed(spec["name"]) if is_text else pl.col(spec["name"]).cast(pl.String)
+    # text as the file readers make it before fitting (trimmed, empty as missing): `, Private` in a CSV written with
+    # a space after each comma is the value the featurizer was fitted on
+    column = text(pl.col(spec["name"])) if is_text else pl.col(spec["name"]).cast(pl.String)
     if spec["kind"] == "hash":
         # polars' hash is fixed for a polars version; the state records which one fitted it.
         mapped = (column.hash(seed=0) % spec["buckets"]).cast(pl.Int64) + FIRST_ID
